@@ -1,0 +1,47 @@
+"""secretwatch: follow rotated secrets in mounted volumes without restarting.
+
+Example:
+    >>> import secretwatch
+    >>> with secretwatch.watch("/etc/my-generic-secret") as secrets:  # doctest: +SKIP
+    ...     token = secrets["some-credential"]
+"""
+
+from importlib.metadata import version as _version
+
+from secretwatch._decoders import DecoderName, DecoderSpec
+from secretwatch._dispatch import Subscription
+from secretwatch._errors import (
+    DecodeError,
+    ReadError,
+    SecretWatchError,
+    SymlinkEscapeError,
+    TooLargeError,
+    ValidationError,
+    VolumeNotFoundError,
+)
+from secretwatch._snapshot import Change, Snapshot
+from secretwatch._values import RedactedBytes, RedactedStr
+from secretwatch._watcher import SecretWatcher, WatchOptions, watch
+
+__version__ = _version("secretwatch")
+
+__all__ = [
+    "Change",
+    "DecodeError",
+    "DecoderName",
+    "DecoderSpec",
+    "ReadError",
+    "RedactedBytes",
+    "RedactedStr",
+    "SecretWatchError",
+    "SecretWatcher",
+    "Snapshot",
+    "Subscription",
+    "SymlinkEscapeError",
+    "TooLargeError",
+    "ValidationError",
+    "VolumeNotFoundError",
+    "WatchOptions",
+    "__version__",
+    "watch",
+]

@@ -1,0 +1,5 @@
+"""``python -m secretwatch``."""
+
+from secretwatch._cli import main
+
+main()

@@ -1,0 +1,126 @@
+"""Decoders turn a key's bytes into the value a snapshot holds.
+
+A watcher's ``decoders`` maps a key or a glob pattern to a decoder: one of the names
+``"text"`` (UTF-8, the default), ``"bytes"``, ``"json"``, ``"base64"``, or any callable
+``bytes -> value``. An exact key wins over patterns; patterns are tried in the order given
+(``fnmatch`` rules, where ``*`` also matches ``/``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fnmatch
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeAlias
+
+from secretwatch._errors import DecodeError
+from secretwatch._values import RedactedBytes, RedactedStr, redact_json
+
+__all__ = ["DecoderName", "DecoderSpec", "Decoders"]
+
+DecoderName: TypeAlias = Literal["text", "bytes", "json", "base64"]
+"""The names of the built-in decoders."""
+
+DecoderSpec: TypeAlias = DecoderName | Callable[[bytes], Any]
+"""A built-in decoder's name, or a callable that turns a key's bytes into its value."""
+
+
+class _Failure(Exception):
+    """A built-in decoder's reason for refusing a value; its message never holds the value."""
+
+
+def _text(data: bytes) -> RedactedStr:
+    try:
+        return RedactedStr(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _Failure("is not valid UTF-8 text; declare it 'bytes' or 'base64'") from None
+
+
+def _bytes(data: bytes) -> RedactedBytes:
+    return RedactedBytes(data)
+
+
+def _json(data: bytes) -> Any:
+    try:
+        return redact_json(json.loads(data))
+    except UnicodeDecodeError:
+        raise _Failure("is not valid UTF-8, so not JSON") from None
+    except json.JSONDecodeError as exc:
+        # lineno and colno locate the problem without quoting the document
+        raise _Failure(f"is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+
+
+def _base64(data: bytes) -> RedactedBytes:
+    try:
+        return RedactedBytes(base64.b64decode(b"".join(data.split()), validate=True))
+    except (binascii.Error, ValueError):
+        raise _Failure("is not valid base64") from None
+
+
+_BUILT_IN: dict[str, Callable[[bytes], Any]] = {
+    "text": _text,
+    "bytes": _bytes,
+    "json": _json,
+    "base64": _base64,
+}
+
+
+def _resolve(spec: DecoderSpec) -> Callable[[bytes], Any]:
+    if callable(spec):
+        return spec
+    try:
+        return _BUILT_IN[spec]
+    except (KeyError, TypeError):
+        names = ", ".join(repr(name) for name in _BUILT_IN)
+        raise ValueError(f"unknown decoder {spec!r}: use one of {names} or a callable") from None
+
+
+def _describe(decoder: Callable[[bytes], Any]) -> str:
+    for name, built_in in _BUILT_IN.items():
+        if decoder is built_in:
+            return name
+    return getattr(decoder, "__qualname__", None) or type(decoder).__name__
+
+
+class Decoders:
+    """The decoder configuration of one watcher: which decoder each key gets."""
+
+    __slots__ = ("_exact", "_patterns")
+
+    def __init__(self, spec: Mapping[str, DecoderSpec] | None = None):
+        exact: dict[str, Callable[[bytes], Any]] = {}
+        patterns: list[tuple[str, Callable[[bytes], Any]]] = []
+        for key, decoder in (spec or {}).items():
+            if any(char in key for char in "*?["):
+                patterns.append((key, _resolve(decoder)))
+            else:
+                exact[key] = _resolve(decoder)
+        self._exact = exact
+        self._patterns = tuple(patterns)
+
+    def for_key(self, key: str) -> Callable[[bytes], Any]:
+        """Return the decoder for ``key``: its exact entry, the first matching pattern, or text."""
+        decoder = self._exact.get(key)
+        if decoder is not None:
+            return decoder
+        for pattern, decoder in self._patterns:
+            if fnmatch.fnmatchcase(key, pattern):
+                return decoder
+        return _text
+
+    def decode(self, key: str, data: bytes, *, path: str) -> Any:
+        """Decode one key's bytes, raising :class:`DecodeError` that names path and key only."""
+        decoder = self.for_key(key)
+        try:
+            return decoder(data)
+        except _Failure as failure:
+            message = f"key {key!r} in {path} {failure}"
+        except Exception as exc:
+            # A foreign decoder's message may quote the value: report only its type.
+            message = (
+                f"key {key!r} in {path} could not be decoded by {_describe(decoder)}: "
+                f"{type(exc).__name__} (message withheld: it may contain the value)"
+            )
+        raise DecodeError(message, path=path, key=key)

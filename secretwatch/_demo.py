@@ -1,0 +1,101 @@
+"""``secretwatch demo``: rotate a kubelet-style volume and show what a watcher sees.
+
+Runs anywhere, needs nothing: the volume lives in a temporary directory and is written by
+the test kit exactly as the kubelet writes it. Prints keys and versions, never a value.
+"""
+
+from __future__ import annotations
+
+import queue
+import secrets as random_tokens
+import tempfile
+from pathlib import Path
+from typing import TextIO
+
+from secretwatch._errors import SecretWatchError
+from secretwatch._snapshot import Change
+from secretwatch._watcher import watch
+from secretwatch.testing import AtomicVolume
+
+__all__ = ["run_demo"]
+
+_TIMEOUT = 10.0
+
+
+def run_demo(out: TextIO) -> int:
+    """Run the demo, writing its report to ``out``; return the exit code."""
+    with tempfile.TemporaryDirectory(prefix="secretwatch-demo-") as tmp:
+        volume = AtomicVolume(Path(tmp) / "my-generic-secret")
+        config = '{"endpoint": "https://api.example.com", "timeout": 5}'
+        volume.write({"username": "app", "password": _token(), "config.json": config})
+        print(f"kubelet-style volume: {volume.path}", file=out)
+
+        changes: queue.SimpleQueue[Change] = queue.SimpleQueue()
+        errors: queue.SimpleQueue[SecretWatchError] = queue.SimpleQueue()
+        with watch(volume.path, decoders={"*.json": "json"}, debounce=0.05) as secrets:
+            secrets.subscribe(changes.put)
+            secrets.subscribe_errors(errors.put)
+            snapshot = secrets.snapshot
+            keys = ", ".join(sorted(snapshot))
+            print(f"loaded    version {snapshot.version}: keys {keys}", file=out)
+
+            def rotate(label: str, payload: dict[str, bytes]) -> bool:
+                volume.write(payload)
+                try:
+                    change = changes.get(timeout=_TIMEOUT)
+                except queue.Empty:
+                    print(f"{label}: no change seen within {_TIMEOUT:.0f} s", file=out)
+                    return False
+                print(f"{label:<9} version {change.new.version}: {_describe(change)}", file=out)
+                return True
+
+            payload = volume.read()
+            payload["password"] = _token().encode()
+            if not rotate("rotated", payload):
+                return 1
+            payload["api-key"] = _token().encode()
+            if not rotate("added", payload):
+                return 1
+            del payload["username"]
+            if not rotate("removed", payload):
+                return 1
+
+            volume.write(payload, force=True)  # a new version directory, identical content
+            version = secrets.reload().version
+            print(f"no-op     version {version}: identical content, no new version", file=out)
+
+            volume.write({**payload, "config.json": b'{"endpoint": '})  # truncated JSON
+            try:
+                error = errors.get(timeout=_TIMEOUT)
+            except queue.Empty:
+                print("rejected: no rejection seen", file=out)
+                return 1
+            print(f"rejected  {error.message}", file=out)
+            print(f"          still serving version {secrets.snapshot.version}", file=out)
+
+            payload["config.json"] = b'{"endpoint": "https://api.example.com", "timeout": 10}'
+            if not rotate("repaired", payload):
+                return 1
+            print(
+                f"done: {secrets.snapshot.version} versions applied, 1 rejected; "
+                "no value was printed",
+                file=out,
+            )
+    return 0
+
+
+def _describe(change: Change) -> str:
+    parts = [
+        f"{what} {', '.join(sorted(keys))}"
+        for what, keys in (
+            ("added", change.added),
+            ("removed", change.removed),
+            ("modified", change.modified),
+        )
+        if keys
+    ]
+    return "; ".join(parts)
+
+
+def _token() -> str:
+    return random_tokens.token_urlsafe(24)

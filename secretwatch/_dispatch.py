@@ -1,0 +1,160 @@
+"""Delivering changes and rejections to subscribers, off the file-system event thread.
+
+Each watcher has one dispatcher with its own lane: callbacks run one at a time, in the order
+the changes were applied, never on watchdog's inotify thread and never while the volume is
+being read. A callback that raises is logged and does not affect the other subscribers or
+later changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection
+from typing import Generic, TypeVar
+
+import structlog
+
+from secretwatch._errors import SecretWatchError
+from secretwatch._runtime import Lane
+from secretwatch._snapshot import Change
+
+__all__ = ["Dispatcher", "Subscription"]
+
+_log = structlog.get_logger("secretwatch")
+
+E = TypeVar("E", Change, SecretWatchError)
+
+
+class Subscription(Generic[E]):
+    """A registered callback; ``cancel()`` stops further calls.
+
+    Also a context manager that cancels on exit.
+    """
+
+    __slots__ = ("_active", "_dispatcher", "_on_close", "callback", "keys")
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        callback: Callable[[E], object],
+        keys: frozenset[str] | None,
+        on_close: Callable[[], object] | None = None,
+    ):
+        self._dispatcher = dispatcher
+        self.callback: Callable[[E], object] = callback
+        self.keys = keys
+        self._on_close = on_close
+        self._active = True
+
+    @property
+    def active(self) -> bool:
+        """Whether the callback is still called."""
+        return self._active
+
+    def cancel(self) -> None:
+        """Stop calling the callback; a call already running finishes. Safe to call twice."""
+        self._active = False
+        self._dispatcher._forget(self)
+
+    def __enter__(self) -> Subscription[E]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cancel()
+
+    def __repr__(self) -> str:
+        name = getattr(self.callback, "__qualname__", type(self.callback).__name__)
+        keys = "all" if self.keys is None else sorted(self.keys)
+        return f"Subscription(callback={name}, keys={keys}, active={self._active})"
+
+    def _close(self) -> None:
+        self._active = False
+        if self._on_close is not None:
+            self._on_close()
+
+    def _wants(self, event: E) -> bool:
+        if not self._active:
+            return False
+        if self.keys is None or not isinstance(event, Change):
+            return True
+        return not self.keys.isdisjoint(event.keys)
+
+
+class Dispatcher:
+    """The subscribers of one watcher and the lane their callbacks run on."""
+
+    def __init__(self, path: str):
+        self._path = path
+        self._lane = Lane()
+        self._lock = threading.Lock()
+        self._changes: list[Subscription[Change]] = []
+        self._errors: list[Subscription[SecretWatchError]] = []
+        self._closed = False
+
+    def on_change(
+        self,
+        callback: Callable[[Change], object],
+        keys: Collection[str] | None,
+        on_close: Callable[[], object] | None = None,
+    ) -> Subscription[Change]:
+        if isinstance(keys, str):
+            raise TypeError("keys must be a collection of key names, not one string")
+        frozen = None if keys is None else frozenset(keys)
+        subscription = Subscription(self, callback, frozen, on_close)
+        with self._lock:
+            if not self._closed:
+                self._changes = [*self._changes, subscription]
+                return subscription
+        subscription._close()
+        return subscription
+
+    def on_error(
+        self, callback: Callable[[SecretWatchError], object]
+    ) -> Subscription[SecretWatchError]:
+        subscription = Subscription(self, callback, None)
+        with self._lock:
+            if not self._closed:
+                self._errors = [*self._errors, subscription]
+                return subscription
+        subscription._close()
+        return subscription
+
+    def publish_change(self, change: Change) -> None:
+        subscribers = self._changes
+        self._lane.submit(lambda: self._deliver(subscribers, change))
+
+    def publish_error(self, error: SecretWatchError) -> None:
+        subscribers = self._errors
+        self._lane.submit(lambda: self._deliver(subscribers, error))
+
+    def close(self) -> None:
+        """Drop undelivered events and cancel every subscription."""
+        self._lane.close()
+        with self._lock:
+            self._closed = True
+            subscriptions: list[Subscription[Change] | Subscription[SecretWatchError]] = [
+                *self._changes,
+                *self._errors,
+            ]
+            self._changes, self._errors = [], []
+        for subscription in subscriptions:
+            subscription._close()
+
+    def _forget(self, subscription: Subscription[Change] | Subscription[SecretWatchError]) -> None:
+        with self._lock:
+            self._changes = [s for s in self._changes if s is not subscription]
+            self._errors = [s for s in self._errors if s is not subscription]
+
+    def _deliver(self, subscribers: list[Subscription[E]], event: E) -> None:
+        for subscription in subscribers:
+            if not subscription._wants(event):
+                continue
+            try:
+                subscription.callback(event)
+            except Exception:
+                _log.exception(
+                    "secretwatch.callback_failed",
+                    path=self._path,
+                    callback=getattr(subscription.callback, "__qualname__", "?"),
+                    about=repr(event),
+                )

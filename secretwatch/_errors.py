@@ -1,0 +1,112 @@
+"""The errors secretwatch raises.
+
+Every error is a :class:`SecretWatchError`; the tree is small on purpose::
+
+    SecretWatchError            a version of the volume could not be used
+     ├── VolumeNotFoundError    the watched path does not exist
+     ├── ReadError              a file could not be read consistently
+     │    ├── SymlinkEscapeError    a link points outside the volume
+     │    └── TooLargeError         a file is larger than ``max_bytes``
+     ├── DecodeError            a value could not be decoded
+     └── ValidationError        ``validate`` rejected the version
+
+Messages name the volume path and the key, never a value: they are safe to log. Errors
+that come from decoding never chain the original exception, because parsers echo their
+input in their messages (``int("hunter2")`` says ``'hunter2'``).
+
+Misuse of the API (starting a stopped watcher, bad arguments) raises the usual built-in
+exceptions (``RuntimeError``, ``ValueError``, ``TypeError``), not these.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "DecodeError",
+    "ReadError",
+    "SecretWatchError",
+    "SymlinkEscapeError",
+    "TooLargeError",
+    "ValidationError",
+    "VolumeNotFoundError",
+    "describe",
+]
+
+
+class SecretWatchError(Exception):
+    """Root of every error secretwatch raises about a volume.
+
+    Attributes:
+        path: the watched path (the volume directory or file).
+        key: the key the error is about, or ``None`` when it concerns the whole volume.
+    """
+
+    def __init__(self, message: str, *, path: str | os.PathLike[str], key: str | None = None):
+        super().__init__(message)
+        self.path = os.fspath(path)
+        self.key = key
+
+    @property
+    def message(self) -> str:
+        """The message, which names the path and key and never a value."""
+        return str(self.args[0])
+
+
+class VolumeNotFoundError(SecretWatchError):
+    """The watched path does not exist (not mounted yet, or deleted)."""
+
+
+class ReadError(SecretWatchError):
+    """A file of the volume could not be read, or the volume kept changing while read.
+
+    Attributes:
+        transient: ``True`` when the volume was caught mid-write (a writer was still
+            working); the writer's next step brings another event, so a watcher waits
+            for it instead of reporting the version as rejected.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | os.PathLike[str],
+        key: str | None = None,
+        transient: bool = False,
+    ):
+        super().__init__(message, path=path, key=key)
+        self.transient = transient
+
+
+class SymlinkEscapeError(ReadError):
+    """A symbolic link in the volume points outside it; it is never followed."""
+
+
+class TooLargeError(ReadError):
+    """A file is larger than the watcher's ``max_bytes``."""
+
+
+class DecodeError(SecretWatchError):
+    """A value could not be decoded with the decoder configured for its key."""
+
+
+class ValidationError(SecretWatchError):
+    """The ``validate`` callable rejected a new version."""
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of a foreign exception that is safe to log.
+
+    pydantic's validation errors quote their input; they are described by location,
+    message and type only. Other exceptions are described by type and message.
+    """
+    errors = getattr(exc, "errors", None)
+    if type(exc).__module__.startswith("pydantic") and callable(errors):
+        details = errors(include_input=False, include_url=False, include_context=False)
+        parts = [
+            f"{'.'.join(str(p) for p in detail['loc']) or '(root)'}: {detail['msg']}"
+            f" [type={detail['type']}]"
+            for detail in details
+        ]
+        return f"{type(exc).__name__}: " + "; ".join(parts)
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,191 @@
+"""The threads every watcher in a process shares: one timer thread and a worker pool.
+
+Watchers never start threads of their own. Timers (debounce, resync, polling) run on one
+scheduler thread and only hand work on; the work (reading a volume, running callbacks) runs
+on a shared pool of daemon threads, through per-watcher *lanes* that run their tasks one at
+a time, in order. Workers start when work finds none idle and end after idling, so the
+count follows the work in progress, not the number of watchers: with watchdog's one inotify
+thread, an idle process watching 1,000 volumes runs two threads.
+
+Daemon threads: a blocked callback never keeps the interpreter from exiting.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import structlog
+
+__all__ = ["MAX_WORKERS", "WORKER_IDLE_TIMEOUT", "Lane", "Timer", "runtime"]
+
+MAX_WORKERS = 32  # busy at once; idle workers end after WORKER_IDLE_TIMEOUT
+WORKER_IDLE_TIMEOUT = 30.0
+
+_log = structlog.get_logger("secretwatch")
+
+
+class Timer:
+    """A scheduled call; ``cancel()`` keeps it from running."""
+
+    __slots__ = ("cancelled", "deadline", "fn")
+
+    def __init__(self, deadline: float, fn: Callable[[], object]):
+        self.deadline = deadline
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Keep the call from running (a no-op once it ran)."""
+        self.cancelled = True
+
+
+class _Scheduler:
+    """Runs short calls at monotonic deadlines on one daemon thread."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Timer]] = []
+        self._order = itertools.count()
+        thread = threading.Thread(target=self._run, name="secretwatch-timers", daemon=True)
+        thread.start()
+
+    def call_at(self, deadline: float, fn: Callable[[], object]) -> Timer:
+        timer = Timer(deadline, fn)
+        with self._cond:
+            heapq.heappush(self._heap, (deadline, next(self._order), timer))
+            if self._heap[0][2] is timer:
+                self._cond.notify()
+        return timer
+
+    def call_later(self, delay: float, fn: Callable[[], object]) -> Timer:
+        return self.call_at(time.monotonic() + delay, fn)
+
+    def _next_due(self) -> Timer:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].cancelled:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait <= 0:
+                    return heapq.heappop(self._heap)[2]
+                self._cond.wait(wait)
+
+    def _run(self) -> None:
+        while True:
+            timer = self._next_due()
+            if not timer.cancelled:
+                _call(timer.fn)
+
+
+class _Pool:
+    """Daemon worker threads, started when a task finds no idle one, ended after idling.
+
+    A task waits only when ``size`` workers are all busy: a callback that blocks holds one
+    worker, not the pool. With nothing to do, the workers end and cost nothing.
+    """
+
+    def __init__(self, size: int, idle_timeout: float):
+        self._size = size
+        self._idle_timeout = idle_timeout
+        self._cond = threading.Condition()
+        self._tasks: deque[Callable[[], object]] = deque()
+        self._workers = 0
+        self._idle = 0
+        self._started = itertools.count(1)
+
+    def submit(self, fn: Callable[[], object]) -> None:
+        with self._cond:
+            self._tasks.append(fn)
+            if len(self._tasks) > self._idle and self._workers < self._size:
+                self._workers += 1
+                name = f"secretwatch-worker-{next(self._started)}"
+                threading.Thread(target=self._work, name=name, daemon=True).start()
+            else:
+                self._cond.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._tasks:
+                    self._idle += 1
+                    self._cond.wait(self._idle_timeout)
+                    self._idle -= 1
+                    if not self._tasks:
+                        self._workers -= 1
+                        return
+                fn = self._tasks.popleft()
+            _call(fn)
+
+
+class Lane:
+    """Tasks that run one at a time, in submission order, on the shared pool."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tasks: deque[Callable[[], object]] = deque()
+        self._scheduled = False
+        self._closed = False
+
+    def submit(self, fn: Callable[[], object]) -> None:
+        """Queue ``fn``; it runs after every task queued before it has finished."""
+        with self._lock:
+            if self._closed:
+                return
+            self._tasks.append(fn)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        runtime().pool.submit(self._run_one)
+
+    def close(self) -> None:
+        """Drop queued tasks and accept no more; a task already running finishes."""
+        with self._lock:
+            self._closed = True
+            self._tasks.clear()
+
+    def _run_one(self) -> None:
+        with self._lock:
+            if not self._tasks:
+                self._scheduled = False
+                return
+            fn = self._tasks.popleft()
+        try:
+            _call(fn)
+        finally:
+            # Back to the pool between tasks, so one busy lane cannot starve the others.
+            runtime().pool.submit(self._run_one)
+
+
+def _call(fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except Exception:  # the callers log their own failures; this is the last net
+        _log.exception("secretwatch.internal_error", task=getattr(fn, "__qualname__", repr(fn)))
+
+
+class _Runtime:
+    def __init__(self) -> None:
+        self.scheduler = _Scheduler()
+        self.pool = _Pool(MAX_WORKERS, WORKER_IDLE_TIMEOUT)
+
+
+_lock = threading.Lock()
+_instance: _Runtime | None = None
+
+
+def runtime() -> _Runtime:
+    """The process's shared scheduler and pool, started on first use."""
+    global _instance  # noqa: PLW0603 - one runtime per process, created lazily
+    if _instance is None:
+        with _lock:
+            if _instance is None:
+                _instance = _Runtime()
+    return _instance

@@ -1,0 +1,545 @@
+"""SecretWatcher: a mounted secret volume, always current, safe to read from any thread.
+
+Data flows one way: a file-system event (or a poll, or the periodic resync) -> debounce ->
+load (read one consistent version, decode, validate) -> swap the snapshot -> notify
+subscribers. Reads of the current snapshot take no lock: a snapshot is immutable and
+swapped by one attribute assignment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from typing import Any, Literal, Self, TypedDict, Unpack
+
+import structlog
+
+from secretwatch._decoders import Decoders, DecoderSpec
+from secretwatch._dispatch import Dispatcher, Subscription
+from secretwatch._errors import (
+    ReadError,
+    SecretWatchError,
+    ValidationError,
+    VolumeNotFoundError,
+    describe,
+)
+from secretwatch._runtime import Lane, Timer, runtime
+from secretwatch._snapshot import Change, Snapshot
+from secretwatch._sources import (
+    InotifySource,
+    InotifyUnavailable,
+    PollingSource,
+    Source,
+    missing_plan,
+)
+from secretwatch._volume import Layout, Listing, Version, WatchDir, is_subpath_mount, read_volume
+
+__all__ = ["SecretWatcher", "watch"]
+
+_log = structlog.get_logger("secretwatch")
+
+DEFAULT_DEBOUNCE = 0.1
+DEFAULT_RESYNC_INTERVAL = 60.0
+DEFAULT_POLL_INTERVAL = 1.0
+DEFAULT_MAX_BYTES = 1024 * 1024  # a Kubernetes Secret holds at most 1 MiB in all
+_MAX_DELAY_FACTOR = 10  # a burst of events delays a reload by at most 10 debounce windows
+
+_State = Literal["new", "running", "stopped"]
+
+
+class SecretWatcher:
+    """Watches a mounted secret volume and holds its latest valid, decoded snapshot.
+
+    Args:
+        path: the volume directory (a Kubernetes secret mount with ``..data``, or a plain
+            directory), or a single file.
+        decoders: how to decode each key: a mapping from a key or glob pattern to
+            ``"text"`` (UTF-8, the default), ``"bytes"``, ``"json"``, ``"base64"`` or a
+            callable ``bytes -> value``. A value that fails to decode rejects the version.
+        validate: called with each new candidate :class:`Snapshot`; raising rejects it.
+        debounce: seconds of quiet to wait after an event before reading, so that a burst
+            of events becomes one reload. 0 reads at once.
+        resync_interval: seconds between full re-reads that back up the events (missed
+            or overflowed notifications); ``None`` turns the resync off.
+        polling: ``True`` polls instead of using inotify; ``False`` uses inotify (falling
+            back to polling with a warning when inotify can't be had); ``None`` reads the
+            ``SECRETWATCH_POLLING`` environment variable, else behaves as ``False``.
+        poll_interval: seconds between polls in polling mode.
+        max_bytes: the largest file accepted; a larger one rejects the version.
+        required: whether the path must exist at :meth:`start`. With ``False`` a missing
+            volume gives an empty snapshot (version 0) and is loaded when it appears.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        decoders: Mapping[str, DecoderSpec] | None = None,
+        validate: Callable[[Snapshot], object] | None = None,
+        debounce: float = DEFAULT_DEBOUNCE,
+        resync_interval: float | None = DEFAULT_RESYNC_INTERVAL,
+        polling: bool | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        required: bool = True,
+    ):
+        if debounce < 0:
+            raise ValueError(f"debounce must be >= 0, not {debounce}")
+        if resync_interval is not None and resync_interval <= 0:
+            raise ValueError(f"resync_interval must be > 0 or None, not {resync_interval}")
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be > 0, not {poll_interval}")
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes must be > 0, not {max_bytes}")
+        self._path = os.fspath(path)
+        self._decoders = Decoders(decoders)
+        self._validate = validate
+        self._debounce = debounce
+        self._resync_interval = resync_interval
+        self._polling = _polling_from_env() if polling is None else polling
+        self._poll_interval = poll_interval
+        self._max_bytes = max_bytes
+        self._required = required
+
+        self._snapshot = Snapshot.empty(self._path)
+        self._changed = threading.Condition()  # notified on every swap and on stop
+        self._lock = threading.Lock()  # guards the state and timers below
+        self._load_lock = threading.Lock()  # one load at a time
+        self._state: _State = "new"
+        self._source: Source | None = None
+        self._loads = Lane()
+        self._dispatcher = Dispatcher(self._path)
+        self._load_queued = False
+        self._burst_start: float | None = None
+        self._deadline = 0.0
+        self._timers: dict[str, Timer] = {}
+        self._layout: Layout | None = None
+        self._armed = False
+        self._last_error: SecretWatchError | None = None
+        self._reported: object = None  # what the last reported rejection was about
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Load the volume once, synchronously, then watch it. Returns the watcher.
+
+        Raises:
+            VolumeNotFoundError: the path does not exist and ``required`` is true.
+            SecretWatchError: the first version is rejected: there is nothing good to keep.
+            RuntimeError: the watcher was stopped before (a watcher runs once).
+        """
+        with self._lock:
+            if self._state == "running":
+                return self
+            if self._state == "stopped":
+                raise RuntimeError("a stopped SecretWatcher cannot start again: create a new one")
+            self._state = "running"
+        try:
+            self._source = self._open_source()
+            self._load(first=True)
+        except BaseException:
+            self.stop()
+            raise
+        self._schedule_resync()
+        if self._layout is Layout.FILE and is_subpath_mount(self._path):
+            _log.warning(
+                "secretwatch.subpath_mount",
+                path=self._path,
+                hint="a subPath mount never sees a rotation: mount the whole secret volume "
+                "and watch its directory",
+            )
+        return self
+
+    def stop(self) -> None:
+        """Stop watching. The last snapshot stays readable; undelivered callbacks are dropped.
+
+        Safe to call more than once and from a callback.
+        """
+        with self._lock:
+            if self._state == "stopped":
+                return
+            self._state = "stopped"
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
+            source = self._source
+        if source is not None:
+            source.close()
+        self._loads.close()
+        self._dispatcher.close()
+        with self._changed:
+            self._changed.notify_all()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- reading ---------------------------------------------------------------------
+
+    @property
+    def path(self) -> str:
+        """The watched path."""
+        return self._path
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The latest valid snapshot (version 0 and empty before anything was loaded)."""
+        return self._snapshot
+
+    def __getitem__(self, key: str) -> Any:
+        """The decoded value of ``key`` in the latest snapshot; ``KeyError`` if absent."""
+        return self._snapshot._data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The decoded value of ``key`` in the latest snapshot, or ``default``."""
+        return self._snapshot._data.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._snapshot._data
+
+    @property
+    def last_error(self) -> SecretWatchError | None:
+        """Why the volume's current content is not in use (rejected, or missing), or ``None``.
+
+        Set when a version is rejected or the volume disappears; cleared when a version is
+        applied or the volume's content is that of the current snapshot again.
+        """
+        return self._last_error
+
+    @property
+    def mode(self) -> str | None:
+        """``"inotify"`` or ``"polling"`` once started, else ``None``."""
+        source = self._source
+        return None if source is None else source.mode
+
+    @property
+    def running(self) -> bool:
+        """Whether the watcher is started and not stopped."""
+        return self._state == "running"
+
+    def __repr__(self) -> str:
+        snapshot = self._snapshot
+        return (
+            f"SecretWatcher(path={self._path!r}, version={snapshot.version}, "
+            f"keys={len(snapshot)}, mode={self.mode!r}, state={self._state!r})"
+        )
+
+    # -- following changes -----------------------------------------------------------
+
+    def subscribe(
+        self, callback: Callable[[Change], object], *, keys: Collection[str] | None = None
+    ) -> Subscription[Change]:
+        """Call ``callback(change)`` after each applied change (only those touching ``keys``).
+
+        Callbacks run on a secretwatch worker thread, one change at a time, in order. An
+        exception in a callback is logged and affects nothing else.
+        """
+        return self._dispatcher.on_change(callback, keys)
+
+    def subscribe_errors(
+        self, callback: Callable[[SecretWatchError], object]
+    ) -> Subscription[SecretWatchError]:
+        """Call ``callback(error)`` when a version is rejected or the volume goes missing.
+
+        Runs like :meth:`subscribe` callbacks, in order with them.
+        """
+        return self._dispatcher.on_error(callback)
+
+    def wait_for_change(
+        self, timeout: float | None = None, *, since: int | None = None
+    ) -> Snapshot | None:
+        """Block until a change is applied; return the snapshot then in force, or ``None``.
+
+        Waits for a version newer than ``since`` (default: the current version). Passing the
+        version seen before writing avoids missing a change applied before the call::
+
+            seen = secrets.snapshot.version
+            rotate_the_secret()
+            secrets.wait_for_change(timeout=5.0, since=seen)
+
+        Returns ``None`` on timeout, and when the watcher stops.
+        """
+        with self._changed:
+            version = self._snapshot.version if since is None else since
+            self._changed.wait_for(
+                lambda: self._snapshot.version > version or self._state == "stopped", timeout
+            )
+            snapshot = self._snapshot
+        return snapshot if snapshot.version > version else None
+
+    async def changes(self, *, keys: Collection[str] | None = None) -> AsyncIterator[Change]:
+        """Yield each change applied after iteration starts (asyncio), until the watcher stops.
+
+        Example:
+            >>> async def follow(secrets):
+            ...     async for change in secrets.changes(keys={"password"}):
+            ...         print("new password, version", change.new.version)
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Change | None] = asyncio.Queue()
+
+        def put(item: Change | None) -> None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        subscription = self._dispatcher.on_change(put, keys, on_close=lambda: put(None))
+        try:
+            while (change := await queue.get()) is not None:
+                yield change
+        finally:
+            subscription.cancel()
+
+    def reload(self) -> Snapshot:
+        """Re-read the volume now, synchronously, and return the snapshot in force.
+
+        A valid new version is applied (and callbacks fire) as for an event. A rejected one
+        keeps the current snapshot and sets :attr:`last_error`; this does not raise for it.
+        """
+        if self._state != "running":
+            raise RuntimeError(f"reload() needs a running watcher (this one is {self._state})")
+        return self._load(forced=True)
+
+    # -- the pipeline: event -> debounce -> load -> swap -> notify -------------------
+
+    def _open_source(self) -> Source:
+        if self._polling:
+            return PollingSource(self._path, self._hint, self._loads, self._poll_interval)
+        try:
+            return InotifySource(self._hint)
+        except InotifyUnavailable as exc:
+            return self._polling_instead(str(exc))
+
+    def _polling_instead(self, reason: str) -> PollingSource:
+        _log.warning("secretwatch.polling_fallback", path=self._path, reason=reason)
+        return PollingSource(self._path, self._hint, self._loads, self._poll_interval)
+
+    def _hint(self) -> None:
+        """Something may have changed: load after ``debounce`` seconds of quiet."""
+        if self._debounce == 0:
+            self._request_load()
+            return
+        now = time.monotonic()
+        with self._lock:
+            if self._state != "running":
+                return
+            if self._burst_start is None:
+                self._burst_start = now
+                self._deadline = now + self._debounce
+                self._timers["debounce"] = runtime().scheduler.call_at(
+                    self._deadline, self._debounce_elapsed
+                )
+            else:
+                latest = self._burst_start + self._debounce * _MAX_DELAY_FACTOR
+                self._deadline = min(now + self._debounce, latest)
+
+    def _debounce_elapsed(self) -> None:
+        with self._lock:
+            if self._state != "running":
+                return
+            if time.monotonic() < self._deadline:  # more events came: wait for quiet
+                self._timers["debounce"] = runtime().scheduler.call_at(
+                    self._deadline, self._debounce_elapsed
+                )
+                return
+            self._burst_start = None
+        self._request_load()
+
+    def _request_load(self) -> None:
+        with self._lock:
+            if self._state != "running" or self._load_queued:
+                return  # a queued load will see this change too
+            self._load_queued = True
+        self._loads.submit(self._queued_load)
+
+    def _queued_load(self) -> None:
+        with self._lock:
+            self._load_queued = False
+        self._load()
+
+    def _schedule_resync(self) -> None:
+        if self._resync_interval is None:
+            return
+        with self._lock:
+            if self._state == "running":
+                self._timers["resync"] = runtime().scheduler.call_later(
+                    self._resync_interval, self._resync
+                )
+
+    def _resync(self) -> None:
+        self._request_load()
+        self._schedule_resync()
+
+    def _load(self, *, first: bool = False, forced: bool = False) -> Snapshot:
+        with self._load_lock:
+            if self._state != "running":
+                return self._snapshot
+            current = self._snapshot
+            self._armed = False
+            files: dict[str, bytes] | None = None
+            try:
+                version = read_volume(
+                    self._path, max_bytes=self._max_bytes, on_listing=self._arm_listing
+                )
+                files = version.files
+                if current.version and current.same_content(files):
+                    self._recovered()
+                    return current
+                if not forced and files == self._reported:
+                    return current  # this rejected version was reported already
+                candidate = self._decode(version, current.version + 1)
+                self._check(candidate)
+            except SecretWatchError as exc:
+                if first and (self._required or not _is_absence(exc)):
+                    raise
+                if not self._armed and self._arm(_fallback_plan(self._path)):
+                    self._request_load()  # what happened before the new watch is unseen
+                self._reject(exc, files)
+                return self._snapshot
+            self._swap(candidate)
+            return candidate
+
+    def _arm_listing(self, listing: Listing) -> None:
+        self._layout = listing.layout
+        self._armed = True
+        self._arm(listing.watch)
+
+    def _arm(self, plan: Iterable[WatchDir]) -> bool:
+        """Point the source at ``plan``; whether a directory is newly watched."""
+        source = self._source
+        if source is None:
+            return False
+        try:
+            return source.arm(plan)
+        except InotifyUnavailable as exc:  # e.g. the watch limit was reached
+            source.close()
+            polling = self._polling_instead(str(exc))
+            with self._lock:
+                if self._state == "running":
+                    self._source = polling
+                    return False
+            polling.close()  # stopped meanwhile
+            return False
+
+    def _decode(self, version: Version, number: int) -> Snapshot:
+        decode = self._decoders.decode
+        values = {key: decode(key, data, path=self._path) for key, data in version.files.items()}
+        return Snapshot(values, version=number, path=self._path, raw=version.files)
+
+    def _check(self, candidate: Snapshot) -> None:
+        if self._validate is None:
+            return
+        try:
+            self._validate(candidate)
+        except SecretWatchError:
+            raise
+        except Exception as exc:
+            message = f"{self._path} version rejected by validate: {describe(exc)}"
+            error = ValidationError(message, path=self._path)
+            # pydantic errors quote their input: never chain them
+            raise error from (None if type(exc).__module__.startswith("pydantic") else exc)
+
+    def _swap(self, candidate: Snapshot) -> None:
+        with self._changed:
+            old = self._snapshot
+            self._snapshot = candidate
+            self._changed.notify_all()
+        self._last_error = None
+        self._reported = None
+        change = Change.between(old, candidate)
+        if old.version == 0:
+            _log.info(
+                "secretwatch.loaded",
+                path=self._path,
+                version=candidate.version,
+                keys=sorted(candidate),
+                layout=str(self._layout),
+                mode=self.mode,
+            )
+        else:
+            _log.info(
+                "secretwatch.changed",
+                path=self._path,
+                version=candidate.version,
+                added=sorted(change.added),
+                removed=sorted(change.removed),
+                modified=sorted(change.modified),
+            )
+        self._dispatcher.publish_change(change)
+
+    def _reject(self, error: SecretWatchError, files: dict[str, bytes] | None) -> None:
+        if isinstance(error, ReadError) and error.transient:
+            _log.debug("secretwatch.busy", path=self._path, reason=error.message)
+            return  # the writer's next step brings another event
+        about = files if files is not None else (type(error), error.message)
+        if about == self._reported:
+            return
+        self._reported = about
+        self._last_error = error
+        kept = self._snapshot.version
+        if isinstance(error, VolumeNotFoundError):
+            _log.warning("secretwatch.missing", path=self._path, version=kept)
+        else:
+            _log.warning(
+                "secretwatch.rejected",
+                path=self._path,
+                key=error.key,
+                error=error.message,
+                error_type=type(error).__name__,
+                version=kept,
+            )
+        self._dispatcher.publish_error(error)
+
+    def _recovered(self) -> None:
+        if self._last_error is not None:
+            _log.info("secretwatch.recovered", path=self._path, version=self._snapshot.version)
+        self._last_error = None
+        self._reported = None
+
+
+class WatchOptions(TypedDict, total=False):
+    """The keyword options of :class:`SecretWatcher`, for :func:`watch`."""
+
+    decoders: Mapping[str, DecoderSpec] | None
+    validate: Callable[[Snapshot], object] | None
+    debounce: float
+    resync_interval: float | None
+    polling: bool | None
+    poll_interval: float
+    max_bytes: int
+    required: bool
+
+
+def watch(path: str | os.PathLike[str], **options: Unpack[WatchOptions]) -> SecretWatcher:
+    """Create a :class:`SecretWatcher` for ``path`` with ``options`` and start it.
+
+    Example:
+        >>> with secretwatch.watch("/etc/my-generic-secret") as secrets:  # doctest: +SKIP
+        ...     token = secrets["some-credential"]
+    """
+    return SecretWatcher(path, **options).start()
+
+
+def _is_absence(error: SecretWatchError) -> bool:
+    """Missing, or caught mid-write: with ``required=False`` the watcher waits for it."""
+    return isinstance(error, VolumeNotFoundError) or (
+        isinstance(error, ReadError) and error.transient
+    )
+
+
+def _fallback_plan(path: str) -> list[WatchDir]:
+    """What to watch when no listing could be made: the directory itself, or for it."""
+    if os.path.isdir(path):
+        return [(os.path.realpath(path), None)]
+    return missing_plan(path)
+
+
+def _polling_from_env() -> bool:
+    return os.environ.get("SECRETWATCH_POLLING", "").strip().lower() in {"1", "true", "yes", "on"}

@@ -1,0 +1,64 @@
+"""Shared helpers: recorders that wait on queues (never on sleep) and volume factories."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+from structlog.testing import LogCapture
+
+import secretwatch
+from secretwatch.testing import AtomicVolume
+
+TIMEOUT = 10.0  # generous: a wait that times out is a failure, not a pause
+
+
+class Recorder:
+    """Collects a watcher's changes and errors in queues, for tests to wait on."""
+
+    def __init__(self, watcher: secretwatch.SecretWatcher, **subscribe: object):
+        self.changes: queue.SimpleQueue[secretwatch.Change] = queue.SimpleQueue()
+        self.errors: queue.SimpleQueue[secretwatch.SecretWatchError] = queue.SimpleQueue()
+        watcher.subscribe(self.changes.put, **subscribe)  # type: ignore[arg-type]
+        watcher.subscribe_errors(self.errors.put)
+
+    def change(self, timeout: float = TIMEOUT) -> secretwatch.Change:
+        """The next change; fails the test when none comes within ``timeout``."""
+        try:
+            return self.changes.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"no change within {timeout} s")
+
+    def error(self, timeout: float = TIMEOUT) -> secretwatch.SecretWatchError:
+        """The next rejection; fails the test when none comes within ``timeout``."""
+        try:
+            return self.errors.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"no rejection within {timeout} s")
+
+
+@pytest.fixture
+def volume(tmp_path: Path) -> AtomicVolume:
+    """A kubelet-style volume with two keys, written once."""
+    vol = AtomicVolume(tmp_path / "secret")
+    vol.write({"username": "app", "password": "first"})
+    return vol
+
+
+@pytest.fixture
+def logs() -> Iterator[LogCapture]:
+    """Every structlog event emitted during the test (from any thread)."""
+    capture = LogCapture()
+    structlog.configure(processors=[capture])
+    try:
+        yield capture
+    finally:
+        structlog.reset_defaults()
+
+
+def events(capture: LogCapture, name: str) -> list[dict[str, object]]:
+    """The captured log entries whose event is ``name``."""
+    return [entry for entry in capture.entries if entry["event"] == name]

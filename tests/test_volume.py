@@ -1,0 +1,279 @@
+"""Reading one consistent version of a volume, whatever its layout and whoever writes it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import secretwatch._volume as volume_module
+from secretwatch import ReadError, SymlinkEscapeError, TooLargeError, VolumeNotFoundError
+from secretwatch._volume import Layout, is_subpath_mount, list_volume, read_volume
+from secretwatch.testing import AtomicVolume
+
+MiB = 1024 * 1024
+
+
+def read(path: Path, max_bytes: int = MiB) -> dict[str, bytes]:
+    return read_volume(str(path), max_bytes=max_bytes).files
+
+
+def test_kubelet_keys_come_from_the_resolved_data_dir(tmp_path: Path) -> None:
+    """Keys are the regular files under the resolved ..data, nested paths included."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"a": "1", "nested/dir/key": "2", ".dockerconfigjson": "3"})
+    version = read_volume(str(vol.path), max_bytes=MiB)
+    assert version.listing.layout is Layout.KUBELET
+    assert version.listing.revision == os.readlink(vol.path / "..data")
+    assert version.files == {"a": b"1", "nested/dir/key": b"2", ".dockerconfigjson": b"3"}
+
+
+def test_names_starting_with_two_dots_are_never_keys(tmp_path: Path) -> None:
+    """The writer's own names (..data, ..<timestamp>, ..data_tmp) never become keys."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"a": "1"})
+    current = vol.current
+    assert current is not None
+    (vol.path / "..data_tmp_leftover").write_text("x")
+    (current / "..hidden").write_text("x")
+    (current / "..hidden-dir").mkdir()
+    (current / "..hidden-dir" / "k").write_text("x")
+    assert read(vol.path) == {"a": b"1"}
+
+
+def test_keys_added_and_removed_are_seen_before_the_visible_links(tmp_path: Path) -> None:
+    """Enumeration uses ..data, not the visible links that lag the swap."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"a": "1", "b": "2"})
+    (vol.path / "b").unlink()  # a visible link gone stale: keys still come from ..data
+    assert read(vol.path) == {"a": b"1", "b": b"2"}
+
+
+def test_plain_directory(tmp_path: Path) -> None:
+    """A directory without ..data (docker secrets, Vault Agent) is read as is, nested too."""
+    root = tmp_path / "plain"
+    (root / "sub").mkdir(parents=True)
+    (root / "token").write_bytes(b"t")
+    (root / "sub" / "cert.pem").write_bytes(b"c")
+    version = read_volume(str(root), max_bytes=MiB)
+    assert version.listing.layout is Layout.DIRECTORY
+    assert version.files == {"token": b"t", "sub/cert.pem": b"c"}
+
+
+def test_single_file(tmp_path: Path) -> None:
+    """A single file is a volume of one key, named after the file."""
+    file = tmp_path / "api-key"
+    file.write_bytes(b"k")
+    version = read_volume(str(file), max_bytes=MiB)
+    assert version.listing.layout is Layout.FILE
+    assert version.files == {"api-key": b"k"}
+
+
+def test_single_key_file_of_a_kubelet_volume_watches_the_volume(tmp_path: Path) -> None:
+    """A key's visible link is read through ..data, and the volume directory is watched."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"a": "1"})
+    listing = list_volume(str(vol.path / "a"))
+    watched = dict(listing.watch)
+    assert watched[str(vol.path)] == frozenset({"a", "..data"})
+    assert read(vol.path / "a") == {"a": b"1"}
+
+
+def test_missing_volume(tmp_path: Path) -> None:
+    """A missing path is VolumeNotFoundError, naming the path."""
+    with pytest.raises(VolumeNotFoundError, match="does not exist") as info:
+        read(tmp_path / "nope")
+    assert info.value.path == str(tmp_path / "nope")
+
+
+def test_swap_during_read_is_retried_never_mixed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rotation committed between two keys' reads is detected and the read starts over."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"tls.crt": "crt-1", "tls.key": "key-1"})
+    real_read_file = volume_module._read_file
+    rotated = []
+
+    def read_then_rotate(path: str, key: str, file: str, max_bytes: int):  # type: ignore[no-untyped-def]
+        result = real_read_file(path, key, file, max_bytes)
+        if not rotated:  # the kubelet commits version 2 right after the first key was read
+            rotated.append(True)
+            vol.write({"tls.crt": "crt-2", "tls.key": "key-2"})
+        return result
+
+    monkeypatch.setattr(volume_module, "_read_file", read_then_rotate)
+    assert read(vol.path) == {"tls.crt": b"crt-2", "tls.key": b"key-2"}
+    assert rotated
+
+
+def test_old_version_deleted_under_the_reader_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOENT from a version deleted after the listing makes the read start over."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"a": "1", "b": "1"})
+    real_list = volume_module.list_volume
+    calls = []
+
+    def list_then_rotate(path: str):  # type: ignore[no-untyped-def]
+        listing = real_list(path)
+        if not calls:  # the listing names version 1; version 2 replaces it before any read
+            vol.write({"a": "2", "b": "2"})
+        calls.append(listing.revision)
+        return listing
+
+    monkeypatch.setattr(volume_module, "list_volume", list_then_rotate)
+    assert read(vol.path) == {"a": b"2", "b": b"2"}
+    assert len(calls) == 2
+
+
+def test_in_place_write_during_read_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file rewritten in place while it is read is read again until it is stable."""
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "token").write_bytes(b"old-old-old")
+    real_read_all = volume_module._read_all
+    writes = []
+
+    def read_while_writer_appends(fd: int, size: int, max_bytes: int) -> bytes:
+        data = real_read_all(fd, size, max_bytes)
+        if not writes:  # a writer that truncated and is half way through
+            writes.append(True)
+            with open(root / "token", "wb") as f:
+                f.write(b"new-new-new-new")
+        return data
+
+    monkeypatch.setattr(volume_module, "_read_all", read_while_writer_appends)
+    assert read(root) == {"token": b"new-new-new-new"}
+
+
+def test_file_replaced_by_rename_during_read_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ..data, a file renamed over (Vault Agent) after it was read forces a re-read."""
+    vol = AtomicVolume(tmp_path / "plain")
+    vol.path.mkdir()
+    vol.replace("cert", "cert-1")
+    vol.replace("key", "key-1")
+    real_read_file = volume_module._read_file
+    seen = []
+
+    def read_then_replace(path: str, key: str, file: str, max_bytes: int):  # type: ignore[no-untyped-def]
+        result = real_read_file(path, key, file, max_bytes)
+        if key == "key" and not seen:  # both renamed after "cert" was read
+            seen.append(True)
+            vol.replace("cert", "cert-2")
+        return result
+
+    monkeypatch.setattr(volume_module, "_read_file", read_then_replace)
+    assert read(vol.path) == {"cert": b"cert-2", "key": b"key-1"}
+
+
+def test_too_large_file_is_rejected(tmp_path: Path) -> None:
+    """A file over max_bytes raises TooLargeError naming path and key, never the value."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"big": "x" * 100, "small": "y"})
+    with pytest.raises(TooLargeError) as info:
+        read(vol.path, max_bytes=99)
+    assert info.value.key == "big"
+    assert "xxx" not in str(info.value)
+    assert read(vol.path, max_bytes=100)["big"] == b"x" * 100
+
+
+def test_link_out_of_the_volume_is_rejected(tmp_path: Path) -> None:
+    """A key that is a link to a file outside the volume raises SymlinkEscapeError."""
+    outside = tmp_path / "outside"
+    outside.write_text("not yours")
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"a": "1"})
+    os.symlink(outside, vol.current / "escape")  # type: ignore[operator]
+    with pytest.raises(SymlinkEscapeError) as info:
+        read(vol.path)
+    assert info.value.key == "escape"
+
+
+def test_data_link_out_of_the_volume_is_rejected(tmp_path: Path) -> None:
+    """A ..data that points outside the volume is never followed."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "a").write_text("x")
+    vol = tmp_path / "v"
+    vol.mkdir()
+    os.symlink(elsewhere, vol / "..data")
+    with pytest.raises(SymlinkEscapeError, match="..data points outside"):
+        read(vol)
+
+
+def test_link_inside_the_volume_is_followed(tmp_path: Path) -> None:
+    """A key that links to another file of the volume reads that file."""
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "v2.pem").write_text("pem")
+    os.symlink("v2.pem", root / "current.pem")
+    assert read(root) == {"current.pem": b"pem", "v2.pem": b"pem"}
+
+
+def test_dangling_data_link_is_a_clear_error(tmp_path: Path) -> None:
+    """..data pointing to a missing directory is reported, not retried forever."""
+    vol = tmp_path / "v"
+    vol.mkdir()
+    os.symlink("..2026_01_01_00_00_00.123", vol / "..data")
+    with pytest.raises(ReadError, match="does not exist") as info:
+        read(vol)
+    assert not info.value.transient
+
+
+def test_first_write_in_progress_is_transient(tmp_path: Path) -> None:
+    """A version directory without ..data yet is a write under way, not an empty volume."""
+    vol = tmp_path / "v"
+    (vol / "..2026_11_28_21_34_21.1234").mkdir(parents=True)
+    with pytest.raises(ReadError, match="being written") as info:
+        read(vol)
+    assert info.value.transient
+
+
+def test_fifo_is_not_a_key(tmp_path: Path) -> None:
+    """Special files are skipped: a FIFO would block a reader forever."""
+    root = tmp_path / "plain"
+    root.mkdir()
+    os.mkfifo(root / "pipe")
+    (root / "a").write_text("1")
+    assert read(root) == {"a": b"1"}
+
+
+def test_empty_file_and_binary_content(tmp_path: Path) -> None:
+    """Bytes come back exactly, empty files included."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"empty": b"", "bin": bytes(range(256))})
+    assert read(vol.path) == {"empty": b"", "bin": bytes(range(256))}
+
+
+def test_subpath_mount_is_detected(tmp_path: Path) -> None:
+    """A file bind-mounted over another (what subPath does) is recognised."""
+    source = tmp_path / "source"
+    source.write_text("s")
+    target = tmp_path / "target"
+    target.write_text("t")
+    assert not is_subpath_mount(str(target))
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    done = subprocess.run(["mount", "--bind", str(source), str(target)], capture_output=True)
+    if done.returncode:
+        pytest.skip(f"cannot bind-mount here: {done.stderr.decode().strip()}")
+    try:
+        assert is_subpath_mount(str(target))
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
+
+
+def test_kubelet_key_is_not_a_subpath_mount(tmp_path: Path) -> None:
+    """A key link beside ..data is an ordinary, rotating mount."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"a": "1"})
+    assert not is_subpath_mount(str(vol.path / "a"))

@@ -1,0 +1,504 @@
+"""SecretWatcher: every rotation applied once, bad versions rejected, callbacks well behaved."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from structlog.testing import LogCapture
+
+import secretwatch
+from secretwatch import (
+    Change,
+    DecodeError,
+    ReadError,
+    SecretWatcher,
+    SymlinkEscapeError,
+    TooLargeError,
+    ValidationError,
+    VolumeNotFoundError,
+)
+from secretwatch.testing import AtomicVolume
+
+from .conftest import TIMEOUT, Recorder, events
+
+
+def test_first_load_is_version_one(volume: AtomicVolume) -> None:
+    """start() loads synchronously: values are there when watch() returns."""
+    with secretwatch.watch(volume.path) as secrets:
+        assert secrets["username"] == "app"
+        assert secrets.get("password") == "first"
+        assert secrets.get("absent", "default") == "default"
+        assert "username" in secrets
+        assert secrets.snapshot.version == 1
+        assert dict(secrets.snapshot) == {"username": "app", "password": "first"}
+        with pytest.raises(KeyError):
+            secrets["absent"]
+
+
+@pytest.mark.parametrize("debounce", [0.0, 0.1])
+def test_every_rotation_is_seen(volume: AtomicVolume, debounce: float) -> None:
+    """Not only the first: ten rotations in a row each produce one new version."""
+    with secretwatch.watch(volume.path, debounce=debounce) as secrets:
+        recorder = Recorder(secrets)
+        for n in range(2, 12):
+            volume.write({"username": "app", "password": f"pw-{n}"})
+            change = recorder.change()
+            assert change.new.version == n
+            assert change.modified == {"password"}
+            assert secrets["password"] == f"pw-{n}"
+
+
+def test_added_removed_modified(volume: AtomicVolume) -> None:
+    """A change names the keys added, removed and modified, and carries both snapshots."""
+    with secretwatch.watch(volume.path, debounce=0) as secrets:
+        recorder = Recorder(secrets)
+        volume.write({"password": "second", "api-key": "k", "nested/x": "n"})
+        change = recorder.change()
+        assert change.added == {"api-key", "nested/x"}
+        assert change.removed == {"username"}
+        assert change.modified == {"password"}
+        assert change.keys == {"api-key", "nested/x", "username", "password"}
+        assert change.old["password"] == "first"
+        assert change.new["password"] == "second"
+        assert secrets.snapshot is change.new
+
+
+def test_no_op_swap_does_not_bump_the_version(volume: AtomicVolume) -> None:
+    """A new version directory with identical content changes nothing and fires nothing."""
+    with secretwatch.watch(volume.path, debounce=0) as secrets:
+        recorder = Recorder(secrets)
+        volume.write(volume.read(), force=True)
+        assert secrets.reload().version == 1
+        volume.write({"username": "app", "password": "second"})
+        change = recorder.change()
+        assert (change.old.version, change.new.version) == (1, 2)
+        assert change.modified == {"password"}
+
+
+def test_burst_is_coalesced_into_one_reload(volume: AtomicVolume) -> None:
+    """Twenty rotations inside the debounce window become one change to the last one."""
+    with secretwatch.watch(volume.path, debounce=2.0) as secrets:
+        recorder = Recorder(secrets)
+        for n in range(20):
+            volume.write({"username": "app", "password": f"burst-{n}"})
+        change = recorder.change()
+        assert change.new.version == 2
+        assert change.new["password"] == "burst-19"
+        assert secrets.reload().version == 2  # nothing left behind the burst
+
+
+def test_subscribe_to_keys(volume: AtomicVolume) -> None:
+    """A subscription with keys= hears only about changes touching those keys."""
+    with secretwatch.watch(volume.path, debounce=0) as secrets:
+        only_user = Recorder(secrets, keys={"username"})
+        everything = Recorder(secrets)
+        volume.write({"username": "app", "password": "second"})
+        assert everything.change().new.version == 2
+        volume.write({"username": "admin", "password": "second"})
+        assert everything.change().new.version == 3
+        assert only_user.change().new.version == 3  # version 2 was skipped
+
+
+def test_subscribe_keys_must_not_be_a_string(volume: AtomicVolume) -> None:
+    """keys="password" would silently mean {"p", "a", ...}: it is refused."""
+    with secretwatch.watch(volume.path) as secrets, pytest.raises(TypeError):
+        secrets.subscribe(print, keys="password")
+
+
+def test_cancelled_subscription_is_not_called(volume: AtomicVolume) -> None:
+    """cancel() stops the calls; other subscribers go on."""
+    with secretwatch.watch(volume.path, debounce=0) as secrets:
+        cancelled: list[Change] = []
+        subscription = secrets.subscribe(cancelled.append)
+        subscription.cancel()
+        subscription.cancel()  # twice is fine
+        assert not subscription.active
+        recorder = Recorder(secrets)
+        volume.write({"password": "second"})
+        assert recorder.change().new.version == 2
+        secrets.subscribe(lambda change: None).cancel()
+        volume.write({"password": "third"})
+        assert recorder.change().new.version == 3
+        assert cancelled == []
+
+
+def test_wait_for_change(volume: AtomicVolume) -> None:
+    """wait_for_change returns the new snapshot, or None on timeout."""
+    with secretwatch.watch(volume.path, debounce=0) as secrets:
+        assert secrets.wait_for_change(timeout=0.01) is None
+        done = threading.Event()
+
+        def rotate() -> None:
+            volume.write({"password": "second"})
+            done.set()
+
+        thread = threading.Thread(target=rotate)
+        thread.start()
+        snapshot = secrets.wait_for_change(timeout=TIMEOUT)
+        thread.join()
+        assert done.is_set()
+        assert snapshot is not None
+        assert snapshot.version == 2
+        assert snapshot["password"] == "second"
+
+
+def test_wait_for_change_since_a_version(volume: AtomicVolume) -> None:
+    """since= returns at once when a newer version was applied before the call."""
+    with secretwatch.watch(volume.path, debounce=0) as secrets:
+        seen = secrets.snapshot.version
+        volume.write({"password": "second"})
+        assert secrets.reload().version == 2  # applied before anyone waits
+        snapshot = secrets.wait_for_change(timeout=TIMEOUT, since=seen)
+        assert snapshot is not None
+        assert snapshot.version == 2
+        assert secrets.wait_for_change(timeout=0.01, since=2) is None
+
+
+def test_wait_for_change_returns_none_when_stopped(volume: AtomicVolume) -> None:
+    """A waiter is released by stop()."""
+    secrets = secretwatch.watch(volume.path)
+    result: list[object] = []
+    waiter = threading.Thread(target=lambda: result.append(secrets.wait_for_change(TIMEOUT)))
+    waiter.start()
+    secrets.stop()
+    waiter.join(TIMEOUT)
+    assert result == [None]
+
+
+async def test_async_changes(volume: AtomicVolume) -> None:
+    """changes() yields each change in an asyncio loop and ends when the watcher stops."""
+    secrets = secretwatch.watch(volume.path, debounce=0)
+    seen: list[int] = []
+
+    async def consume() -> None:
+        async for change in secrets.changes():
+            seen.append(change.new.version)
+            if change.new.version == 3:
+                secrets.stop()
+
+    consumer = asyncio.ensure_future(consume())
+    await asyncio.sleep(0)  # let the consumer subscribe (an event-loop turn, not a wait)
+    await asyncio.to_thread(volume.write, {"password": "second"})
+    await asyncio.to_thread(volume.write, {"password": "third"})
+    await asyncio.wait_for(consumer, TIMEOUT)
+    assert seen == [2, 3]
+
+
+async def test_async_changes_filtered_by_key(volume: AtomicVolume) -> None:
+    """changes(keys=...) skips changes to other keys."""
+    with secretwatch.watch(volume.path, debounce=0) as secrets:
+        iterator = secrets.changes(keys={"username"}).__aiter__()
+        first = asyncio.ensure_future(iterator.__anext__())
+        await asyncio.sleep(0)
+        await asyncio.to_thread(volume.write, {"username": "app", "password": "second"})
+        await asyncio.to_thread(volume.write, {"username": "root", "password": "second"})
+        change = await asyncio.wait_for(first, TIMEOUT)
+        assert change.new.version == 3
+        await iterator.aclose()  # type: ignore[attr-defined]
+
+
+def test_decode_error_rejects_the_version(volume: AtomicVolume, logs: LogCapture) -> None:
+    """A value that fails to decode rejects the whole version; the last good one stays."""
+    volume.write({"config.json": '{"a": 1}', "password": "first"})
+    with secretwatch.watch(volume.path, decoders={"*.json": "json"}, debounce=0) as secrets:
+        recorder = Recorder(secrets)
+        volume.write({"config.json": '{"a": ', "password": "second"})
+        error = recorder.error()
+        assert isinstance(error, DecodeError)
+        assert error.key == "config.json"
+        assert secrets.last_error is error
+        assert secrets["password"] == "first"  # the whole version was rejected
+        assert secrets["config.json"] == {"a": 1}
+        assert len(events(logs, "secretwatch.rejected")) == 1
+        volume.write({"config.json": '{"a": 2}', "password": "third"})
+        assert recorder.change().new.version == 2
+        assert secrets.last_error is None
+        assert secrets["config.json"] == {"a": 2}
+        assert recorder.changes.empty()
+
+
+def test_validation_error_rejects_the_version(volume: AtomicVolume) -> None:
+    """validate() raising keeps the last good snapshot and sets last_error."""
+
+    def validate(snapshot: secretwatch.Snapshot) -> None:
+        if "password" not in snapshot:
+            raise ValueError("password is required")
+
+    with secretwatch.watch(volume.path, validate=validate, debounce=0) as secrets:
+        recorder = Recorder(secrets)
+        volume.write({"username": "app"})
+        error = recorder.error()
+        assert isinstance(error, ValidationError)
+        assert "password is required" in str(error)
+        assert isinstance(error.__cause__, ValueError)
+        assert secrets.snapshot.version == 1
+        volume.write({"username": "app", "password": "second"})
+        assert recorder.change().new["password"] == "second"
+
+
+def test_too_large_and_escaping_versions_are_rejected(tmp_path: Path) -> None:
+    """Files over max_bytes and links out of the volume reject the version, not the watcher."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"a": "small"})
+    outside = tmp_path / "outside"
+    outside.write_text("host file")
+    with secretwatch.watch(vol.path, max_bytes=16, debounce=0) as secrets:
+        recorder = Recorder(secrets)
+        vol.write({"a": "x" * 17})
+        assert isinstance(recorder.error(), TooLargeError)
+        vol.write({"a": "fits"})
+        assert recorder.change().new["a"] == "fits"
+        current = vol.current
+        assert current is not None
+        (current / "link").symlink_to(outside)
+        assert isinstance(recorder.error(), SymlinkEscapeError)
+        assert secrets["a"] == "fits"
+        (current / "link").unlink()
+        vol.write({"a": "after"})
+        assert recorder.change().new["a"] == "after"
+
+
+def test_same_rejected_version_is_reported_once(volume: AtomicVolume, logs: LogCapture) -> None:
+    """Resyncs that re-read a rejected version do not log it again."""
+    validate_calls = []
+
+    def validate(snapshot: secretwatch.Snapshot) -> None:
+        validate_calls.append(snapshot.version)
+        if snapshot.get("password") == "bad":
+            raise ValueError("bad password")
+
+    with secretwatch.watch(volume.path, validate=validate, debounce=0) as secrets:
+        recorder = Recorder(secrets)
+        volume.write({"password": "bad"})
+        recorder.error()
+        calls = len(validate_calls)
+        secrets._load()  # what a resync does
+        secrets._load()
+        assert len(validate_calls) == calls  # not even decoded again
+        secrets.reload()  # forced: validated again, still reported once
+        assert len(validate_calls) == calls + 1
+        assert len(events(logs, "secretwatch.rejected")) == 1
+
+
+def test_first_load_rejected_raises(volume: AtomicVolume) -> None:
+    """Nothing good to keep: start() raises and the watcher is stopped."""
+    volume.write({"config.json": "not json"})
+    watcher = SecretWatcher(volume.path, decoders={"config.json": "json"})
+    with pytest.raises(DecodeError, match="config.json"):
+        watcher.start()
+    assert not watcher.running
+    with pytest.raises(RuntimeError, match="stopped"):
+        watcher.start()
+
+
+def test_required_missing_volume_raises(tmp_path: Path) -> None:
+    """required=True (the default) and no such path: start() raises, naming it."""
+    with pytest.raises(VolumeNotFoundError, match="nope"):
+        secretwatch.watch(tmp_path / "nope")
+
+
+def test_optional_missing_volume_is_loaded_when_it_appears(tmp_path: Path) -> None:
+    """required=False waits for the volume, then loads it as version 1."""
+    vol = AtomicVolume(tmp_path / "later" / "secret")
+    with secretwatch.watch(vol.path, required=False, debounce=0) as secrets:
+        assert secrets.snapshot.version == 0
+        assert len(secrets.snapshot) == 0
+        assert isinstance(secrets.last_error, VolumeNotFoundError)
+        recorder = Recorder(secrets)
+        vol.write({"token": "t"})
+        change = recorder.change()
+        assert change.new.version == 1
+        assert change.added == {"token"}
+        assert secrets["token"] == "t"
+        assert secrets.last_error is None
+
+
+def test_volume_deleted_and_recreated(volume: AtomicVolume) -> None:
+    """A deleted volume keeps its last good snapshot; it recovers when it returns."""
+    with secretwatch.watch(volume.path, debounce=0) as secrets:
+        recorder = Recorder(secrets)
+        volume.remove()
+        assert isinstance(recorder.error(), VolumeNotFoundError)
+        assert secrets["password"] == "first"
+        volume.write({"username": "app", "password": "first"})
+        assert secrets.reload().version == 1  # same content: recovered, not changed
+        assert secrets.last_error is None
+        volume.remove()
+        assert isinstance(recorder.error(), VolumeNotFoundError)
+        volume.write({"username": "app", "password": "second"})
+        assert recorder.change().new["password"] == "second"
+        volume.write({"username": "app", "password": "third"})  # still watching after
+        assert recorder.change().new["password"] == "third"
+
+
+def test_reload_applies_and_returns_the_snapshot(volume: AtomicVolume) -> None:
+    """reload() re-reads synchronously (here with inotify unable to beat it: polling, 1 h)."""
+    with secretwatch.watch(volume.path, polling=True, poll_interval=3600) as secrets:
+        volume.write({"password": "second"})
+        snapshot = secrets.reload()
+        assert snapshot.version == 2
+        assert secrets["password"] == "second"
+
+
+def test_reload_needs_a_running_watcher(volume: AtomicVolume) -> None:
+    """reload() before start() or after stop() is a usage error."""
+    watcher = SecretWatcher(volume.path)
+    with pytest.raises(RuntimeError):
+        watcher.reload()
+
+
+def test_callbacks_run_in_order_one_at_a_time_off_the_event_thread(
+    volume: AtomicVolume,
+) -> None:
+    """A slow callback delays later calls, never overlaps them, and runs on a worker."""
+    from watchdog.observers.inotify_c import InotifyFD
+
+    release = threading.Event()
+    running = threading.Semaphore(1)
+    versions: list[int] = []
+    threads: set[str] = set()
+    overlaps: list[int] = []
+
+    def slow(change: Change) -> None:
+        if not running.acquire(blocking=False):
+            overlaps.append(change.new.version)
+            return
+        try:
+            threads.add(threading.current_thread().name)
+            assert threading.current_thread() is not InotifyFD.get_instance()
+            release.wait(TIMEOUT)
+            versions.append(change.new.version)
+        finally:
+            running.release()
+
+    with secretwatch.watch(volume.path, debounce=0) as secrets:
+        secrets.subscribe(slow)
+        recorder = Recorder(secrets)
+        for n in range(2, 7):
+            volume.write({"password": f"pw-{n}"})
+            assert secrets.wait_for_change(TIMEOUT, since=n - 1) is not None  # slow() blocks
+        assert secrets.snapshot.version == 6
+        release.set()
+        for _ in range(5):
+            recorder.change()
+    assert versions == [2, 3, 4, 5, 6]
+    assert overlaps == []
+    assert all(name.startswith("secretwatch-worker") for name in threads)
+
+
+def test_failing_callback_is_logged_and_isolated(volume: AtomicVolume, logs: LogCapture) -> None:
+    """An exception in one callback is logged; other callbacks and later changes go on."""
+
+    def broken(change: Change) -> None:
+        raise RuntimeError("callback bug")
+
+    with secretwatch.watch(volume.path, debounce=0) as secrets:
+        secrets.subscribe(broken)
+        recorder = Recorder(secrets)
+        volume.write({"password": "second"})
+        assert recorder.change().new.version == 2
+        volume.write({"password": "third"})
+        assert recorder.change().new.version == 3
+    failures = events(logs, "secretwatch.callback_failed")
+    assert len(failures) == 2
+    assert failures[0]["callback"].endswith("broken")  # type: ignore[union-attr]
+
+
+def test_subscriber_registered_before_start_sees_the_first_load(volume: AtomicVolume) -> None:
+    """The first load is a change from the empty version 0."""
+    watcher = SecretWatcher(volume.path)
+    recorder = Recorder(watcher)
+    with watcher:
+        change = recorder.change()
+    assert (change.old.version, change.new.version) == (0, 1)
+    assert change.added == {"username", "password"}
+
+
+def test_plain_directory_and_in_place_writers(tmp_path: Path) -> None:
+    """A plain directory is watched for renames (Vault Agent) and in-place writes."""
+    vol = AtomicVolume(tmp_path / "plain")
+    vol.path.mkdir()
+    vol.replace("token", "t1")
+    with secretwatch.watch(vol.path, debounce=0.05) as secrets:
+        recorder = Recorder(secrets)
+        vol.replace("token", "t2")
+        assert recorder.change().new["token"] == "t2"
+        vol.write_in_place("token", "t3")
+        assert recorder.change().new["token"] == "t3"
+        vol.write_in_place("sub/nested", "n")
+        assert recorder.change().added == {"sub/nested"}
+        vol.write_in_place("sub/nested", "n2")  # a watch on the new subdirectory too
+        assert recorder.change().modified == {"sub/nested"}
+
+
+def test_in_place_write_into_a_kubelet_version(volume: AtomicVolume) -> None:
+    """Editing the current version's file in place is seen (the data directory is watched)."""
+    with secretwatch.watch(volume.path, debounce=0.05) as secrets:
+        recorder = Recorder(secrets)
+        volume.write_in_place("password", "edited")
+        assert recorder.change().new["password"] == "edited"
+
+
+def test_single_file_watch_sees_every_rotation(volume: AtomicVolume) -> None:
+    """Watching one key of a kubelet volume follows the ..data swap, every time."""
+    with secretwatch.watch(volume.path / "password", debounce=0) as secrets:
+        assert secrets["password"] == "first"
+        recorder = Recorder(secrets)
+        for n in range(3):
+            volume.write({"username": "app", "password": f"pw-{n}"})
+            assert recorder.change().new["password"] == f"pw-{n}"
+        volume.write({"username": "changed", "password": "pw-2"})
+        assert secrets.reload().version == 4  # another key changed: not this volume's business
+
+
+def test_decoders_and_values(tmp_path: Path) -> None:
+    """Decoders by exact key and by pattern; values are str/bytes with redacted reprs."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write(
+        {
+            "password": "pw",
+            "keystore.p12": b"\x00\xff",
+            "service-key.json": json.dumps({"clientsecret": "cs", "n": 1}),
+            "ca.b64": "aGVsbG8=\n",
+            "port": "5432",
+        }
+    )
+    decoders = {"*.p12": "bytes", "*.json": "json", "ca.b64": "base64", "port": int}
+    with secretwatch.watch(vol.path, decoders=decoders) as secrets:  # type: ignore[arg-type]
+        assert secrets["password"] == "pw"
+        assert isinstance(secrets["password"], secretwatch.RedactedStr)
+        assert secrets["keystore.p12"] == b"\x00\xff"
+        assert secrets["service-key.json"] == {"clientsecret": "cs", "n": 1}
+        assert repr(secrets["service-key.json"]["clientsecret"]) == "RedactedStr('**********')"
+        assert secrets["ca.b64"] == b"hello"
+        assert secrets["port"] == 5432
+
+
+def test_unknown_decoder_name_is_refused(tmp_path: Path) -> None:
+    """A typo in a decoder name fails at construction."""
+    with pytest.raises(ValueError, match="unknown decoder 'jsn'"):
+        SecretWatcher(tmp_path, decoders={"a": "jsn"})  # type: ignore[dict-item]
+
+
+def test_bad_arguments_are_refused(tmp_path: Path) -> None:
+    """Negative intervals and sizes are refused at construction."""
+    for kwargs in ({"debounce": -1}, {"resync_interval": 0}, {"poll_interval": 0}, {"max_bytes": 0}):
+        with pytest.raises(ValueError):
+            SecretWatcher(tmp_path, **kwargs)  # type: ignore[arg-type]
+
+
+def test_transient_errors_are_not_rejections(tmp_path: Path, logs: LogCapture) -> None:
+    """A volume caught mid-write is neither an error nor logged as a rejection."""
+    vol = tmp_path / "v"
+    vol.mkdir()
+    (vol / "a").write_text("1")
+    with secretwatch.watch(vol, debounce=0) as secrets:
+        (vol / "..2026_11_28_21_34_21.1").mkdir()  # an atomic writer's first write begins
+        assert secrets.reload().version == 1
+        assert secrets.last_error is None
+        assert events(logs, "secretwatch.rejected") == []
+        assert isinstance(ReadError("x", path="p", transient=True), ReadError)
