@@ -116,9 +116,9 @@ class _Pool:
             with self._cond:
                 while not self._tasks:
                     self._idle += 1
-                    self._cond.wait(self._idle_timeout)
+                    notified = self._cond.wait(self._idle_timeout)
                     self._idle -= 1
-                    if not self._tasks:
+                    if not notified and not self._tasks:
                         self._workers -= 1
                         return
                 fn = self._tasks.popleft()

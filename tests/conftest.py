@@ -62,3 +62,10 @@ def logs() -> Iterator[LogCapture]:
 def events(capture: LogCapture, name: str) -> list[dict[str, object]]:
     """The captured log entries whose event is ``name``."""
     return [entry for entry in capture.entries if entry["event"] == name]
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """Undo any structlog configuration a test made (the CLI configures it)."""
+    yield
+    structlog.reset_defaults()

@@ -89,24 +89,29 @@ def test_missing_volume(tmp_path: Path) -> None:
     assert info.value.path == str(tmp_path / "nope")
 
 
-def test_swap_during_read_is_retried_never_mixed(
+def test_version_being_deleted_is_never_returned_in_part(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A rotation committed between two keys' reads is detected and the read starts over."""
+    """Listed mid-rotation (old version half deleted), the read is confirmed stale and redone."""
     vol = AtomicVolume(tmp_path / "v")
-    vol.write({"tls.crt": "crt-1", "tls.key": "key-1"})
-    real_read_file = volume_module._read_file
+    vol.write({"tls.crt": "crt-1", "tls.key": "key-1", "ca.crt": "ca-1"})
+    real_walk = volume_module._walk
     rotated = []
 
-    def read_then_rotate(path: str, key: str, file: str, max_bytes: int):  # type: ignore[no-untyped-def]
-        result = real_read_file(path, key, file, max_bytes)
-        if not rotated:  # the kubelet commits version 2 right after the first key was read
+    def walk_mid_rotation(path: str, root: str, top: str):  # type: ignore[no-untyped-def]
+        if not rotated:  # the kubelet's steps 5-9 for version 2, and step 12 under way
             rotated.append(True)
-            vol.write({"tls.crt": "crt-2", "tls.key": "key-2"})
-        return result
+            new = vol.path / "..2026_11_28_21_34_22.2"
+            new.mkdir()
+            for key in ("tls.crt", "tls.key", "ca.crt"):
+                (new / key).write_text(f"{key}-2")
+            os.symlink(new.name, vol.path / "..data_tmp")
+            os.rename(vol.path / "..data_tmp", vol.path / "..data")
+            (Path(top) / "tls.key").unlink()  # rmtree of version 1 has begun
+        return real_walk(path, root, top)
 
-    monkeypatch.setattr(volume_module, "_read_file", read_then_rotate)
-    assert read(vol.path) == {"tls.crt": b"crt-2", "tls.key": b"key-2"}
+    monkeypatch.setattr(volume_module, "_walk", walk_mid_rotation)
+    assert read(vol.path) == {key: f"{key}-2".encode() for key in ("tls.crt", "tls.key", "ca.crt")}
     assert rotated
 
 
@@ -206,7 +211,7 @@ def test_data_link_out_of_the_volume_is_rejected(tmp_path: Path) -> None:
     vol = tmp_path / "v"
     vol.mkdir()
     os.symlink(elsewhere, vol / "..data")
-    with pytest.raises(SymlinkEscapeError, match="..data points outside"):
+    with pytest.raises(SymlinkEscapeError, match=r"\.\.data points outside"):
         read(vol)
 
 
@@ -263,7 +268,8 @@ def test_subpath_mount_is_detected(tmp_path: Path) -> None:
     assert not is_subpath_mount(str(target))
     if shutil.which("mount") is None:
         pytest.skip("no mount command")
-    done = subprocess.run(["mount", "--bind", str(source), str(target)], capture_output=True)
+    bind = ["mount", "--bind", str(source), str(target)]
+    done = subprocess.run(bind, check=False, capture_output=True)
     if done.returncode:
         pytest.skip(f"cannot bind-mount here: {done.stderr.decode().strip()}")
     try:

@@ -65,9 +65,8 @@ class AtomicVolume:
         files = {_checked(key): _encode(value) for key, value in payload.items()}  # step 1
         self.path.mkdir(parents=True, exist_ok=True)
         old = self.current  # step 2
-        old_files = _read_tree(old) if old is not None else {}
-        removed = old_files.keys() - files.keys()  # step 3
-        if old is not None and not force and not removed and old_files == files:  # step 4
+        removed = (_keys(old) if old is not None else set()) - files.keys()  # step 3
+        if old is not None and not force and not removed and _same(old, files):  # step 4
             self._link_visible(files)
             return False
         new = Path(tempfile.mkdtemp(prefix=_timestamp_prefix(), dir=self.path))  # step 5
@@ -169,6 +168,22 @@ def _encode(value: str | bytes) -> bytes:
 
 def _timestamp_prefix() -> str:
     return datetime.now(UTC).strftime("..%Y_%m_%d_%H_%M_%S.")
+
+
+def _keys(top: Path) -> set[str]:
+    return {
+        Path(directory, name).relative_to(top).as_posix()
+        for directory, _dirs, names in os.walk(top)
+        for name in names
+    }
+
+
+def _same(top: Path, files: dict[str, bytes]) -> bool:
+    """Whether ``top`` holds exactly ``files``; unreadable files count as different."""
+    try:
+        return _read_tree(top) == files
+    except PermissionError:  # written with mode 0, and we are not root
+        return False
 
 
 def _read_tree(top: Path) -> dict[str, bytes]:

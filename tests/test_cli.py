@@ -1,0 +1,51 @@
+"""The command line: ``secretwatch demo`` runs anywhere and prints no value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from itertools import count
+
+import pytest
+
+import secretwatch._demo as demo
+from secretwatch._cli import cli
+
+
+def test_demo_reports_versions_and_keys_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo loads, rotates, rejects and repairs; neither stdout nor logs show a value."""
+    tokens = count()
+    monkeypatch.setattr(demo, "_token", lambda: f"CANARY-{next(tokens)}")
+    assert cli("demo") == 0
+    out, err = capsys.readouterr()
+    assert "loaded    version 1: keys config.json, password, username" in out
+    assert "rejected  key 'config.json'" in out
+    assert "still serving version 4" in out
+    assert "repaired  version 5: modified config.json" in out
+    assert "secretwatch.rejected" in err  # the structured log went to stderr
+    assert next(tokens) > 0
+    for text in (out, err):
+        assert "CANARY" not in text
+        assert "api.example.com" not in text
+
+
+def test_python_m_secretwatch_demo() -> None:
+    """``python -m secretwatch demo`` exits 0, as the README promises."""
+    done = subprocess.run(
+        [sys.executable, "-m", "secretwatch", "demo"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("no value was printed")
+
+
+def test_help_and_missing_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    """--help lists the subcommands; no subcommand is an error, not a silent success."""
+    assert cli("--help") == 0
+    assert "demo" in capsys.readouterr().out
+    assert cli() != 0
