@@ -78,7 +78,7 @@ class Snapshot(Mapping[str, Any]):
         """The bytes of ``key`` as read from the volume, before decoding."""
         return self._raw[key]
 
-    def same_content(self, files: Mapping[str, bytes]) -> bool:
+    def _same_content(self, files: Mapping[str, bytes]) -> bool:
         """Whether ``files`` (key -> bytes) is exactly this snapshot's content."""
         return self._raw == files
 

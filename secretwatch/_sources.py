@@ -20,14 +20,24 @@ import threading
 from collections.abc import Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
+import structlog
+
 from secretwatch._runtime import Lane, Timer, runtime
 from secretwatch._volume import WatchDir, fingerprint
 
 if TYPE_CHECKING:
     from watchdog.observers.inotify_c import InotifyEvent, InotifyFD, WatchDescriptor
 
-__all__ = ["InotifySource", "InotifyUnavailable", "PollingSource", "Source", "missing_plan"]
+__all__ = [
+    "InotifySource",
+    "InotifyUnavailable",
+    "Monitor",
+    "PollingSource",
+    "Source",
+    "missing_plan",
+]
 
+_log = structlog.get_logger("secretwatch")
 _ids = itertools.count(1)
 
 
@@ -234,3 +244,69 @@ class PollingSource:
                 self.hint()
         finally:
             self._schedule()
+
+
+class Monitor:
+    """A watcher's change notices: inotify, or polling when asked or when inotify fails.
+
+    Falls back to polling (with a ``secretwatch.polling_fallback`` warning) when inotify
+    can't start, and later if a watch is refused (the ``max_user_watches`` limit).
+    """
+
+    def __init__(
+        self, path: str, hint: Callable[[], None], lane: Lane, *, polling: bool, interval: float
+    ):
+        self._path = path
+        self._hint = hint
+        self._lane = lane
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._closed = False
+        self._source: Source
+        if polling:
+            self._source = self._polling()
+        else:
+            try:
+                self._source = InotifySource(hint)
+            except InotifyUnavailable as exc:
+                self._source = self._polling(reason=str(exc))
+
+    @property
+    def mode(self) -> str:
+        """``"inotify"`` or ``"polling"``."""
+        return self._source.mode
+
+    def arm(self, plan: Iterable[WatchDir]) -> bool:
+        """Watch ``plan``; whether a directory is newly watched (what happened in it before
+        was not seen)."""
+        source = self._source
+        try:
+            return source.arm(plan)
+        except InotifyUnavailable as exc:
+            source.close()
+            polling = self._polling(reason=str(exc))
+            with self._lock:
+                if not self._closed:
+                    self._source = polling
+                    return False
+            polling.close()  # closed meanwhile
+            return False
+
+    def arm_without_listing(self) -> bool:
+        """Watch what can be watched when the volume could not be listed: the directory
+        itself, or the nearest existing ancestor for it to appear."""
+        if os.path.isdir(self._path):
+            return self.arm([(os.path.realpath(self._path), None)])
+        return self.arm(missing_plan(self._path))
+
+    def close(self) -> None:
+        """Stop watching."""
+        with self._lock:
+            self._closed = True
+            source = self._source
+        source.close()
+
+    def _polling(self, reason: str | None = None) -> PollingSource:
+        if reason is not None:
+            _log.warning("secretwatch.polling_fallback", path=self._path, reason=reason)
+        return PollingSource(self._path, self._hint, self._lane, self._interval)

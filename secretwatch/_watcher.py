@@ -12,31 +12,20 @@ import asyncio
 import contextlib
 import os
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import Any, Literal, Self, TypedDict, Unpack
 
 import structlog
 
+from secretwatch._debounce import Debouncer
 from secretwatch._decoders import Decoders, DecoderSpec
 from secretwatch._dispatch import Dispatcher, Subscription
-from secretwatch._errors import (
-    ReadError,
-    SecretWatchError,
-    ValidationError,
-    VolumeNotFoundError,
-    describe,
-)
+from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError
+from secretwatch._load import build_snapshot
 from secretwatch._runtime import Lane, Timer, runtime
 from secretwatch._snapshot import Change, Snapshot
-from secretwatch._sources import (
-    InotifySource,
-    InotifyUnavailable,
-    PollingSource,
-    Source,
-    missing_plan,
-)
-from secretwatch._volume import Layout, Listing, Version, WatchDir, is_subpath_mount, read_volume
+from secretwatch._sources import Monitor
+from secretwatch._volume import Layout, Listing, is_subpath_mount, read_volume
 
 __all__ = ["SecretWatcher", "watch"]
 
@@ -46,7 +35,6 @@ DEFAULT_DEBOUNCE = 0.1
 DEFAULT_RESYNC_INTERVAL = 60.0
 DEFAULT_POLL_INTERVAL = 1.0
 DEFAULT_MAX_BYTES = 1024 * 1024  # a Kubernetes Secret holds at most 1 MiB in all
-_MAX_DELAY_FACTOR = 10  # a burst of events delays a reload by at most 10 debounce windows
 
 _State = Literal["new", "running", "stopped"]
 
@@ -100,7 +88,7 @@ class SecretWatcher:
         self._path = os.fspath(path)
         self._decoders = Decoders(decoders)
         self._validate = validate
-        self._debounce = debounce
+        self._debouncer = Debouncer(debounce, self._request_load)
         self._resync_interval = resync_interval
         self._polling = _polling_from_env() if polling is None else polling
         self._poll_interval = poll_interval
@@ -112,13 +100,11 @@ class SecretWatcher:
         self._lock = threading.Lock()  # guards the state and timers below
         self._load_lock = threading.Lock()  # one load at a time
         self._state: _State = "new"
-        self._source: Source | None = None
+        self._monitor: Monitor | None = None
         self._loads = Lane()
         self._dispatcher = Dispatcher(self._path)
         self._load_queued = False
-        self._burst_start: float | None = None
-        self._deadline = 0.0
-        self._timers: dict[str, Timer] = {}
+        self._resync: Timer | None = None
         self._layout: Layout | None = None
         self._armed = False
         self._last_error: SecretWatchError | None = None
@@ -141,7 +127,13 @@ class SecretWatcher:
                 raise RuntimeError("a stopped SecretWatcher cannot start again: create a new one")
             self._state = "running"
         try:
-            self._source = self._open_source()
+            self._monitor = Monitor(
+                self._path,
+                self._debouncer.hint,
+                self._loads,
+                polling=self._polling,
+                interval=self._poll_interval,
+            )
             self._load(first=True)
         except BaseException:
             self.stop()
@@ -165,12 +157,12 @@ class SecretWatcher:
             if self._state == "stopped":
                 return
             self._state = "stopped"
-            for timer in self._timers.values():
-                timer.cancel()
-            self._timers.clear()
-            source = self._source
-        if source is not None:
-            source.close()
+            if self._resync is not None:
+                self._resync.cancel()
+            monitor = self._monitor
+        self._debouncer.close()
+        if monitor is not None:
+            monitor.close()
         self._loads.close()
         self._dispatcher.close()
         with self._changed:
@@ -217,8 +209,8 @@ class SecretWatcher:
     @property
     def mode(self) -> str | None:
         """``"inotify"`` or ``"polling"`` once started, else ``None``."""
-        source = self._source
-        return None if source is None else source.mode
+        monitor = self._monitor
+        return None if monitor is None else monitor.mode
 
     @property
     def running(self) -> bool:
@@ -309,49 +301,6 @@ class SecretWatcher:
 
     # -- the pipeline: event -> debounce -> load -> swap -> notify -------------------
 
-    def _open_source(self) -> Source:
-        if self._polling:
-            return PollingSource(self._path, self._hint, self._loads, self._poll_interval)
-        try:
-            return InotifySource(self._hint)
-        except InotifyUnavailable as exc:
-            return self._polling_instead(str(exc))
-
-    def _polling_instead(self, reason: str) -> PollingSource:
-        _log.warning("secretwatch.polling_fallback", path=self._path, reason=reason)
-        return PollingSource(self._path, self._hint, self._loads, self._poll_interval)
-
-    def _hint(self) -> None:
-        """Something may have changed: load after ``debounce`` seconds of quiet."""
-        if self._debounce == 0:
-            self._request_load()
-            return
-        now = time.monotonic()
-        with self._lock:
-            if self._state != "running":
-                return
-            if self._burst_start is None:
-                self._burst_start = now
-                self._deadline = now + self._debounce
-                self._timers["debounce"] = runtime().scheduler.call_at(
-                    self._deadline, self._debounce_elapsed
-                )
-            else:
-                latest = self._burst_start + self._debounce * _MAX_DELAY_FACTOR
-                self._deadline = min(now + self._debounce, latest)
-
-    def _debounce_elapsed(self) -> None:
-        with self._lock:
-            if self._state != "running":
-                return
-            if time.monotonic() < self._deadline:  # more events came: wait for quiet
-                self._timers["debounce"] = runtime().scheduler.call_at(
-                    self._deadline, self._debounce_elapsed
-                )
-                return
-            self._burst_start = None
-        self._request_load()
-
     def _request_load(self) -> None:
         with self._lock:
             if self._state != "running" or self._load_queued:
@@ -369,11 +318,11 @@ class SecretWatcher:
             return
         with self._lock:
             if self._state == "running":
-                self._timers["resync"] = runtime().scheduler.call_later(
-                    self._resync_interval, self._resync
+                self._resync = runtime().scheduler.call_later(
+                    self._resync_interval, self._resync_due
                 )
 
-    def _resync(self) -> None:
+    def _resync_due(self) -> None:
         self._request_load()
         self._schedule_resync()
 
@@ -389,17 +338,23 @@ class SecretWatcher:
                     self._path, max_bytes=self._max_bytes, on_listing=self._arm_listing
                 )
                 files = version.files
-                if current.version and current.same_content(files):
+                if current.version and current._same_content(files):
                     self._recovered()
                     return current
                 if not forced and files == self._reported:
                     return current  # this rejected version was reported already
-                candidate = self._decode(version, current.version + 1)
-                self._check(candidate)
+                candidate = build_snapshot(
+                    files,
+                    version=current.version + 1,
+                    path=self._path,
+                    decoders=self._decoders,
+                    validate=self._validate,
+                )
             except SecretWatchError as exc:
                 if first and (self._required or not _is_absence(exc)):
                     raise
-                if not self._armed and self._arm(_fallback_plan(self._path)):
+                monitor = self._monitor
+                if not self._armed and monitor is not None and monitor.arm_without_listing():
                     self._request_load()  # what happened before the new watch is unseen
                 self._reject(exc, files)
                 return self._snapshot
@@ -409,42 +364,8 @@ class SecretWatcher:
     def _arm_listing(self, listing: Listing) -> None:
         self._layout = listing.layout
         self._armed = True
-        self._arm(listing.watch)
-
-    def _arm(self, plan: Iterable[WatchDir]) -> bool:
-        """Point the source at ``plan``; whether a directory is newly watched."""
-        source = self._source
-        if source is None:
-            return False
-        try:
-            return source.arm(plan)
-        except InotifyUnavailable as exc:  # e.g. the watch limit was reached
-            source.close()
-            polling = self._polling_instead(str(exc))
-            with self._lock:
-                if self._state == "running":
-                    self._source = polling
-                    return False
-            polling.close()  # stopped meanwhile
-            return False
-
-    def _decode(self, version: Version, number: int) -> Snapshot:
-        decode = self._decoders.decode
-        values = {key: decode(key, data, path=self._path) for key, data in version.files.items()}
-        return Snapshot(values, version=number, path=self._path, raw=version.files)
-
-    def _check(self, candidate: Snapshot) -> None:
-        if self._validate is None:
-            return
-        try:
-            self._validate(candidate)
-        except SecretWatchError:
-            raise
-        except Exception as exc:
-            message = f"{self._path} version rejected by validate: {describe(exc)}"
-            error = ValidationError(message, path=self._path)
-            # pydantic errors quote their input: never chain them
-            raise error from (None if type(exc).__module__.startswith("pydantic") else exc)
+        if self._monitor is not None:
+            self._monitor.arm(listing.watch)
 
     def _swap(self, candidate: Snapshot) -> None:
         with self._changed:
@@ -532,13 +453,6 @@ def _is_absence(error: SecretWatchError) -> bool:
     return isinstance(error, VolumeNotFoundError) or (
         isinstance(error, ReadError) and error.transient
     )
-
-
-def _fallback_plan(path: str) -> list[WatchDir]:
-    """What to watch when no listing could be made: the directory itself, or for it."""
-    if os.path.isdir(path):
-        return [(os.path.realpath(path), None)]
-    return missing_plan(path)
 
 
 def _polling_from_env() -> bool:

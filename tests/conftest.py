@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,3 +72,19 @@ def _reset_logging() -> Iterator[None]:
     """Undo any structlog configuration a test made (the CLI configures it)."""
     yield
     structlog.reset_defaults()
+
+
+@contextlib.contextmanager
+def bind_mount(source: Path, target: Path) -> Iterator[None]:
+    """Bind-mount ``source`` over ``target`` (what a subPath mount is); skip where impossible."""
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    done = subprocess.run(
+        ["mount", "--bind", str(source), str(target)], check=False, capture_output=True
+    )
+    if done.returncode:
+        pytest.skip(f"cannot bind-mount here: {done.stderr.decode().strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(target)], check=True)

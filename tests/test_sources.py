@@ -31,7 +31,7 @@ def inotify_instances() -> int:
 
 
 def watched_dirs(watcher: secretwatch.SecretWatcher) -> list[str]:
-    source = watcher._source
+    source = watcher._monitor._source
     assert isinstance(source, InotifySource)
     return sorted(source._watches)
 
@@ -167,7 +167,7 @@ def test_threads_and_inotify_instances_do_not_grow_with_watchers(tmp_path: Path)
 def test_stopped_watcher_stops_watching(volume: AtomicVolume) -> None:
     """stop() removes the watches and the watcher hears nothing more."""
     secrets = secretwatch.watch(volume.path, debounce=0)
-    source = secrets._source
+    source = secrets._monitor._source
     assert isinstance(source, InotifySource)
     secrets.stop()
     assert source._watches == {}

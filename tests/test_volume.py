@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,8 @@ import secretwatch._volume as volume_module
 from secretwatch import ReadError, SymlinkEscapeError, TooLargeError, VolumeNotFoundError
 from secretwatch._volume import Layout, is_subpath_mount, list_volume, read_volume
 from secretwatch.testing import AtomicVolume
+
+from .conftest import bind_mount
 
 MiB = 1024 * 1024
 
@@ -266,16 +266,8 @@ def test_subpath_mount_is_detected(tmp_path: Path) -> None:
     target = tmp_path / "target"
     target.write_text("t")
     assert not is_subpath_mount(str(target))
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command")
-    bind = ["mount", "--bind", str(source), str(target)]
-    done = subprocess.run(bind, check=False, capture_output=True)
-    if done.returncode:
-        pytest.skip(f"cannot bind-mount here: {done.stderr.decode().strip()}")
-    try:
+    with bind_mount(source, target):
         assert is_subpath_mount(str(target))
-    finally:
-        subprocess.run(["umount", str(target)], check=True)
 
 
 def test_kubelet_key_is_not_a_subpath_mount(tmp_path: Path) -> None:

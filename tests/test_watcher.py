@@ -23,7 +23,7 @@ from secretwatch import (
 )
 from secretwatch.testing import AtomicVolume
 
-from .conftest import TIMEOUT, Recorder, events
+from .conftest import TIMEOUT, Recorder, bind_mount, events
 
 
 def test_first_load_is_version_one(volume: AtomicVolume) -> None:
@@ -503,3 +503,47 @@ def test_transient_errors_are_not_rejections(tmp_path: Path, logs: LogCapture) -
         assert secrets.last_error is None
         assert events(logs, "secretwatch.rejected") == []
         assert isinstance(ReadError("x", path="p", transient=True), ReadError)
+
+
+def test_log_events_carry_paths_versions_and_key_names(
+    volume: AtomicVolume, logs: LogCapture
+) -> None:
+    """loaded, changed and rejected events say where, which version and which keys."""
+    with secretwatch.watch(volume.path, debounce=0, decoders={"*.json": "json"}) as secrets:
+        recorder = Recorder(secrets)
+        volume.write({"username": "app", "password": "second", "new": "n"})
+        recorder.change()
+        volume.write({"username": "app", "password": "second", "new": "n", "x.json": "{"})
+        recorder.error()
+    path = str(volume.path)
+    (loaded,) = events(logs, "secretwatch.loaded")
+    assert loaded["path"] == path
+    assert (loaded["version"], loaded["keys"]) == (1, ["password", "username"])
+    assert (loaded["layout"], loaded["mode"]) == ("kubelet", "inotify")
+    (changed,) = events(logs, "secretwatch.changed")
+    assert (changed["version"], changed["added"], changed["modified"]) == (2, ["new"], ["password"])
+    (rejected,) = events(logs, "secretwatch.rejected")
+    assert (rejected["key"], rejected["error_type"], rejected["version"]) == (
+        "x.json",
+        "DecodeError",
+        2,
+    )
+    assert "first" not in repr(logs.entries)
+    assert "second" not in repr(logs.entries)
+
+
+def test_subpath_mount_warns(tmp_path: Path, logs: LogCapture) -> None:
+    """Watching a bind-mounted file (a subPath mount) warns that it will never rotate."""
+    source = tmp_path / "volume-file"
+    source.write_text("s")
+    target = tmp_path / "app" / "password"
+    target.parent.mkdir()
+    target.write_text("")
+    with secretwatch.watch(target):
+        pass
+    assert events(logs, "secretwatch.subpath_mount") == []  # an ordinary file
+    with bind_mount(source, target), secretwatch.watch(target) as secrets:
+        assert secrets["password"] == "s"
+    (warning,) = events(logs, "secretwatch.subpath_mount")
+    assert warning["path"] == str(target)
+    assert "never sees a rotation" in str(warning["hint"])
