@@ -2,8 +2,9 @@
 
 A watcher's ``decoders`` maps a key or a glob pattern to a decoder: one of the names
 ``"text"`` (UTF-8, the default), ``"bytes"``, ``"json"``, ``"base64"``, or any callable
-``bytes -> value``. An exact key wins over patterns; patterns are tried in the order given
-(``fnmatch`` rules, where ``*`` also matches ``/``).
+``bytes -> value``. An exact key wins over patterns (also a key that contains glob
+characters); patterns are tried in the order given (``fnmatch`` rules, where ``*`` also
+matches ``/``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeAlias
 
 from secretwatch._errors import DecodeError
-from secretwatch._values import RedactedBytes, RedactedStr, redact_json
+from secretwatch._values import RedactedBytes, RedactedStr, freeze_json
 
 __all__ = ["DecoderName", "DecoderSpec", "Decoders"]
 
@@ -44,7 +45,7 @@ def _bytes(data: bytes) -> RedactedBytes:
 
 def _json(data: bytes) -> Any:
     try:
-        return redact_json(json.loads(data))
+        return freeze_json(json.loads(data))
     except UnicodeDecodeError:
         raise _Failure("is not valid UTF-8, so not JSON") from None
     except json.JSONDecodeError as exc:
@@ -93,10 +94,9 @@ class Decoders:
         exact: dict[str, Callable[[bytes], Any]] = {}
         patterns: list[tuple[str, Callable[[bytes], Any]]] = []
         for key, decoder in (spec or {}).items():
+            exact[key] = _resolve(decoder)  # a key named 'weird[1].json' matches itself
             if any(char in key for char in "*?["):
-                patterns.append((key, _resolve(decoder)))
-            else:
-                exact[key] = _resolve(decoder)
+                patterns.append((key, exact[key]))
         self._exact = exact
         self._patterns = tuple(patterns)
 

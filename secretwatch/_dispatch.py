@@ -85,7 +85,7 @@ class Dispatcher:
 
     def __init__(self, path: str):
         self._path = path
-        self._lane = Lane()
+        self._lane = Lane("callbacks")
         self._lock = threading.Lock()
         self._changes: list[Subscription[Change]] = []
         self._errors: list[Subscription[SecretWatchError]] = []
@@ -151,7 +151,7 @@ class Dispatcher:
                 continue
             try:
                 subscription.callback(event)
-            except Exception:
+            except BaseException:  # even sys.exit() in a callback is only logged
                 _log.exception(
                     "secretwatch.callback_failed",
                     path=self._path,

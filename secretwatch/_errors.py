@@ -42,7 +42,7 @@ class SecretWatchError(Exception):
         key: the key the error is about, or ``None`` when it concerns the whole volume.
     """
 
-    def __init__(self, message: str, *, path: str | os.PathLike[str], key: str | None = None):
+    def __init__(self, message: str, *, path: str | os.PathLike[str] = "", key: str | None = None):
         super().__init__(message)
         self.path = os.fspath(path)
         self.key = key
@@ -70,7 +70,7 @@ class ReadError(SecretWatchError):
         self,
         message: str,
         *,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] = "",
         key: str | None = None,
         transient: bool = False,
     ):
@@ -91,14 +91,21 @@ class DecodeError(SecretWatchError):
 
 
 class ValidationError(SecretWatchError):
-    """The ``validate`` callable rejected a new version."""
+    """The ``validate`` callable rejected a new version.
+
+    Raise it from ``validate`` to reject with a message of your own (keep values out of
+    it): ``raise secretwatch.ValidationError("tls.crt does not match tls.key")``. Any other
+    exception rejects too, but only its type is reported, since messages of parsers and
+    conversions quote their input.
+    """
 
 
 def describe(exc: BaseException) -> str:
     """A one-line description of a foreign exception that is safe to log.
 
-    pydantic's validation errors quote their input; they are described by location,
-    message and type only. Other exceptions are described by type and message.
+    pydantic's validation errors are described by location, message and type, without the
+    input they quote. Other exceptions by their type only: ``int("hunter2")`` says
+    ``'hunter2'`` in its message.
     """
     errors = getattr(exc, "errors", None)
     if type(exc).__module__.startswith("pydantic") and callable(errors):
@@ -109,4 +116,4 @@ def describe(exc: BaseException) -> str:
             for detail in details
         ]
         return f"{type(exc).__name__}: " + "; ".join(parts)
-    return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__} (message withheld: it may contain the value)"

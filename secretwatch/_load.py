@@ -25,18 +25,23 @@ def build_snapshot(
 
     Raises:
         DecodeError: a key's value could not be decoded.
-        ValidationError: ``validate`` raised (its message is kept; a pydantic error is
-            described by field and message only, and never chained: it quotes its input).
+        ValidationError: ``validate`` raised or returned ``False``. A ``SecretWatchError``
+            it raises is passed on as it is (message included); any other exception is
+            reported by type only (a pydantic error by field and message) and not chained,
+            since messages of parsers quote their input.
     """
     values = {key: decoders.decode(key, data, path=path) for key, data in files.items()}
     candidate = Snapshot(values, version=version, path=path, raw=files)
     if validate is None:
         return candidate
     try:
-        validate(candidate)
-    except SecretWatchError:
+        verdict = validate(candidate)
+    except SecretWatchError as exc:  # the validator's own message, meant to be read
+        exc.path = exc.path or path
         raise
     except Exception as exc:
-        error = ValidationError(f"{path} version rejected by validate: {describe(exc)}", path=path)
-        raise error from (None if type(exc).__module__.startswith("pydantic") else exc)
+        message = f"{path} version rejected by validate: {describe(exc)}"
+        raise ValidationError(message, path=path) from None
+    if verdict is False:
+        raise ValidationError(f"{path} version rejected by validate (it returned False)", path=path)
     return candidate

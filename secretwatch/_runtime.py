@@ -1,11 +1,15 @@
 """The threads every watcher in a process shares: one timer thread and a worker pool.
 
 Watchers never start threads of their own. Timers (debounce, resync, polling) run on one
-scheduler thread and only hand work on; the work (reading a volume, running callbacks) runs
-on a shared pool of daemon threads, through per-watcher *lanes* that run their tasks one at
-a time, in order. Workers start when work finds none idle and end after idling, so the
-count follows the work in progress, not the number of watchers: with watchdog's one inotify
-thread, an idle process watching 1,000 volumes runs two threads.
+scheduler thread and only hand work on; the work runs on two pools of daemon threads, one
+for reading volumes and one for user callbacks (so a blocked callback never holds up a
+load), through per-watcher *lanes* that run their tasks one at a time, in order. Workers
+start when work finds none idle and end after idling, so the count follows the work in
+progress, not the number of watchers: with watchdog's one inotify thread, an idle process
+watching 1,000 volumes runs two threads.
+
+After ``fork()`` the child starts its own threads on first use (watchers created before
+the fork do not run in the child).
 
 Daemon threads: a blocked callback never keeps the interpreter from exiting.
 """
@@ -14,17 +18,20 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Literal
 
 import structlog
 
-__all__ = ["MAX_WORKERS", "WORKER_IDLE_TIMEOUT", "Lane", "Timer", "runtime"]
+__all__ = ["CALLBACK_WORKERS", "LOAD_WORKERS", "WORKER_IDLE_TIMEOUT", "Lane", "Timer", "runtime"]
 
-MAX_WORKERS = 32  # busy at once; idle workers end after WORKER_IDLE_TIMEOUT
-WORKER_IDLE_TIMEOUT = 30.0
+LOAD_WORKERS = 8  # volumes read at once, across all watchers
+CALLBACK_WORKERS = 32  # callbacks running at once, across all watchers
+WORKER_IDLE_TIMEOUT = 30.0  # idle workers end after this many seconds
 
 _log = structlog.get_logger("secretwatch")
 
@@ -92,7 +99,8 @@ class _Pool:
     worker, not the pool. With nothing to do, the workers end and cost nothing.
     """
 
-    def __init__(self, size: int, idle_timeout: float):
+    def __init__(self, name: str, size: int, idle_timeout: float):
+        self._name = name
         self._size = size
         self._idle_timeout = idle_timeout
         self._cond = threading.Condition()
@@ -106,7 +114,7 @@ class _Pool:
             self._tasks.append(fn)
             if len(self._tasks) > self._idle and self._workers < self._size:
                 self._workers += 1
-                name = f"secretwatch-worker-{next(self._started)}"
+                name = f"secretwatch-{self._name}-{next(self._started)}"
                 threading.Thread(target=self._work, name=name, daemon=True).start()
             else:
                 self._cond.notify()
@@ -126,9 +134,14 @@ class _Pool:
 
 
 class Lane:
-    """Tasks that run one at a time, in submission order, on the shared pool."""
+    """Tasks that run one at a time, in submission order, on a shared pool.
 
-    def __init__(self) -> None:
+    ``pool`` is ``"loads"`` (reading volumes) or ``"callbacks"`` (user callbacks): slow
+    callbacks can't hold up any watcher's loads.
+    """
+
+    def __init__(self, pool: Literal["loads", "callbacks"]) -> None:
+        self._pool = pool
         self._lock = threading.Lock()
         self._tasks: deque[Callable[[], object]] = deque()
         self._scheduled = False
@@ -143,7 +156,7 @@ class Lane:
             if self._scheduled:
                 return
             self._scheduled = True
-        runtime().pool.submit(self._run_one)
+        runtime().pools[self._pool].submit(self._run_one)
 
     def close(self) -> None:
         """Drop queued tasks and accept no more; a task already running finishes."""
@@ -153,32 +166,46 @@ class Lane:
 
     def _run_one(self) -> None:
         with self._lock:
-            if not self._tasks:
+            if not self._tasks:  # closed meanwhile
                 self._scheduled = False
                 return
             fn = self._tasks.popleft()
-        try:
-            _call(fn)
-        finally:
-            # Back to the pool between tasks, so one busy lane cannot starve the others.
-            runtime().pool.submit(self._run_one)
+        _call(fn)
+        with self._lock:
+            more = bool(self._tasks)
+            self._scheduled = more
+        if more:  # back to the pool between tasks: one busy lane cannot starve the others
+            runtime().pools[self._pool].submit(self._run_one)
 
 
 def _call(fn: Callable[[], object]) -> None:
     try:
         fn()
-    except Exception:  # the callers log their own failures; this is the last net
+    except BaseException:  # the last net: a worker thread must survive anything
         _log.exception("secretwatch.internal_error", task=getattr(fn, "__qualname__", repr(fn)))
 
 
 class _Runtime:
     def __init__(self) -> None:
         self.scheduler = _Scheduler()
-        self.pool = _Pool(MAX_WORKERS, WORKER_IDLE_TIMEOUT)
+        self.pools = {
+            "loads": _Pool("load", LOAD_WORKERS, WORKER_IDLE_TIMEOUT),
+            "callbacks": _Pool("callback", CALLBACK_WORKERS, WORKER_IDLE_TIMEOUT),
+        }
 
 
 _lock = threading.Lock()
 _instance: _Runtime | None = None
+
+
+def _forget_after_fork() -> None:
+    """A forked child has none of the parent's threads: start afresh on first use."""
+    global _instance, _lock  # noqa: PLW0603
+    _instance = None
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def runtime() -> _Runtime:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
+from secretwatch._values import RedactedBytes
+
 __all__ = ["Change", "Snapshot"]
 
 
@@ -74,9 +76,9 @@ class Snapshot(Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"Snapshot(path={self.path!r}, version={self.version}, keys={sorted(self._data)!r})"
 
-    def raw(self, key: str) -> bytes:
+    def raw(self, key: str) -> RedactedBytes:
         """The bytes of ``key`` as read from the volume, before decoding."""
-        return self._raw[key]
+        return RedactedBytes(self._raw[key])
 
     def _same_content(self, files: Mapping[str, bytes]) -> bool:
         """Whether ``files`` (key -> bytes) is exactly this snapshot's content."""

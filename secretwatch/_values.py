@@ -8,7 +8,9 @@ and ``bytes`` (comparison, hashing, slicing, passing to any API) and change only
 
 from __future__ import annotations
 
-__all__ = ["RedactedBytes", "RedactedStr"]
+from typing import Any, NoReturn
+
+__all__ = ["FrozenDict", "RedactedBytes", "RedactedStr", "freeze_json"]
 
 _MASK = "**********"
 
@@ -47,12 +49,34 @@ class RedactedBytes(bytes):
         return f"RedactedBytes(b'{_MASK}')"
 
 
-def redact_json(value: object) -> object:
-    """Wrap every string in a decoded JSON document in :class:`RedactedStr` (keys stay plain)."""
+class FrozenDict(dict[str, Any]):
+    """A ``dict`` that refuses changes: decoded JSON objects, shared by every reader.
+
+    It is still a ``dict`` (``isinstance``, ``json.dumps`` and pydantic accept it); copy it
+    with ``dict(value)`` to get one you can change.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("a decoded JSON value is read-only: copy it with dict(value) to change it")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[str, Any]]]:
+        return (type(self), (dict(self),))  # pickle and deepcopy without __setitem__
+
+
+def freeze_json(value: object) -> object:
+    """Make a decoded JSON document read-only and its strings :class:`RedactedStr`.
+
+    Objects become :class:`FrozenDict` (keys stay plain ``str``), arrays become tuples.
+    """
     if isinstance(value, str):
         return RedactedStr(value)
     if isinstance(value, dict):
-        return {k: redact_json(v) for k, v in value.items()}
+        return FrozenDict({k: freeze_json(v) for k, v in value.items()})
     if isinstance(value, list):
-        return [redact_json(v) for v in value]
+        return tuple(freeze_json(v) for v in value)
     return value

@@ -27,7 +27,7 @@ import re
 import stat
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from secretwatch._errors import (
     ReadError,
@@ -87,7 +87,7 @@ class Version:
     """One consistent version of a volume: every key's bytes, from one listing."""
 
     listing: Listing
-    files: dict[str, bytes]
+    files: dict[str, bytes] = field(repr=False)
 
 
 def list_volume(path: str) -> Listing:
@@ -213,7 +213,7 @@ def _list_directory(path: str) -> Listing:
 def _list_kubelet(path: str, revision: str) -> Listing:
     root = os.path.realpath(path)
     data_dir = os.path.realpath(os.path.join(root, revision))
-    if not _inside(data_dir, root):
+    if data_dir == root or not _inside(data_dir, root):
         raise SymlinkEscapeError(f"{path}/{DATA_LINK} points outside the volume", path=path)
     entries, dirs = _walk(path, root, data_dir)
     watch: list[WatchDir] = [(root, frozenset({DATA_LINK}))]
@@ -319,7 +319,7 @@ def _is_dangling(path: str) -> bool:
 
 
 def _inside(target: str, root: str) -> bool:
-    return target.startswith(root.rstrip(os.sep) + os.sep)
+    return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
 
 
 _MOUNTINFO_ESCAPE = re.compile(r"\\([0-7]{3})")

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import math
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import Any, Literal, Self, TypedDict, Unpack
 
@@ -22,9 +25,9 @@ from secretwatch._decoders import Decoders, DecoderSpec
 from secretwatch._dispatch import Dispatcher, Subscription
 from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError
 from secretwatch._load import build_snapshot
+from secretwatch._monitor import Monitor
 from secretwatch._runtime import Lane, Timer, runtime
 from secretwatch._snapshot import Change, Snapshot
-from secretwatch._sources import Monitor
 from secretwatch._volume import Layout, Listing, is_subpath_mount, read_volume
 
 __all__ = ["SecretWatcher", "watch"]
@@ -35,6 +38,7 @@ DEFAULT_DEBOUNCE = 0.1
 DEFAULT_RESYNC_INTERVAL = 60.0
 DEFAULT_POLL_INTERVAL = 1.0
 DEFAULT_MAX_BYTES = 1024 * 1024  # a Kubernetes Secret holds at most 1 MiB in all
+STUCK_AFTER = 30.0  # seconds a volume may look mid-write before that is reported
 
 _State = Literal["new", "running", "stopped"]
 
@@ -48,7 +52,9 @@ class SecretWatcher:
         decoders: how to decode each key: a mapping from a key or glob pattern to
             ``"text"`` (UTF-8, the default), ``"bytes"``, ``"json"``, ``"base64"`` or a
             callable ``bytes -> value``. A value that fails to decode rejects the version.
-        validate: called with each new candidate :class:`Snapshot`; raising rejects it.
+        validate: called with each new candidate :class:`Snapshot`; raising or returning
+            ``False`` rejects it. Raise :class:`ValidationError` to give your own reason;
+            other exceptions are reported by type only (their messages may quote values).
         debounce: seconds of quiet to wait after an event before reading, so that a burst
             of events becomes one reload. 0 reads at once.
         resync_interval: seconds between full re-reads that back up the events (missed
@@ -77,15 +83,15 @@ class SecretWatcher:
         max_bytes: int = DEFAULT_MAX_BYTES,
         required: bool = True,
     ):
-        if debounce < 0:
-            raise ValueError(f"debounce must be >= 0, not {debounce}")
-        if resync_interval is not None and resync_interval <= 0:
-            raise ValueError(f"resync_interval must be > 0 or None, not {resync_interval}")
-        if poll_interval <= 0:
-            raise ValueError(f"poll_interval must be > 0, not {poll_interval}")
-        if max_bytes <= 0:
-            raise ValueError(f"max_bytes must be > 0, not {max_bytes}")
-        self._path = os.fspath(path)
+        _check_seconds("debounce", debounce, zero=True)
+        if resync_interval is not None:
+            _check_seconds("resync_interval", resync_interval)
+        _check_seconds("poll_interval", poll_interval)
+        if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
+            raise ValueError(f"max_bytes must be a whole number > 0, not {max_bytes!r}")
+        if not os.fspath(path):
+            raise ValueError("path must not be empty")
+        self._path = os.path.abspath(path)  # a later chdir must not move the volume
         self._decoders = Decoders(decoders)
         self._validate = validate
         self._debouncer = Debouncer(debounce, self._request_load)
@@ -101,14 +107,17 @@ class SecretWatcher:
         self._load_lock = threading.Lock()  # one load at a time
         self._state: _State = "new"
         self._monitor: Monitor | None = None
-        self._loads = Lane()
+        self._loads = Lane("loads")
         self._dispatcher = Dispatcher(self._path)
         self._load_queued = False
         self._resync: Timer | None = None
         self._layout: Layout | None = None
         self._armed = False
         self._last_error: SecretWatchError | None = None
-        self._reported: object = None  # what the last reported rejection was about
+        self._reported: str | None = None  # the content digest or error last reported
+        self._busy_since: float | None = None  # since when loads keep finding a writer at work
+        self._loading_thread: int | None = None
+        self._look_again = False
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -135,6 +144,10 @@ class SecretWatcher:
                 interval=self._poll_interval,
             )
             self._load(first=True)
+        except SecretWatchError as exc:
+            self.stop()
+            # without the frames below start(): their locals hold the volume's raw bytes
+            raise exc.with_traceback(None) from exc.__cause__
         except BaseException:
             self.stop()
             raise
@@ -327,45 +340,58 @@ class SecretWatcher:
         self._schedule_resync()
 
     def _load(self, *, first: bool = False, forced: bool = False) -> Snapshot:
+        if self._loading_thread == threading.get_ident():
+            raise RuntimeError("reload() can't be called from validate or a decoder")
         with self._load_lock:
-            if self._state != "running":
-                return self._snapshot
-            current = self._snapshot
-            self._armed = False
-            files: dict[str, bytes] | None = None
+            self._loading_thread = threading.get_ident()
+            self._look_again = False
             try:
-                version = read_volume(
-                    self._path, max_bytes=self._max_bytes, on_listing=self._arm_listing
-                )
-                files = version.files
-                if current.version and current._same_content(files):
-                    self._recovered()
-                    return current
-                if not forced and files == self._reported:
-                    return current  # this rejected version was reported already
-                candidate = build_snapshot(
-                    files,
-                    version=current.version + 1,
-                    path=self._path,
-                    decoders=self._decoders,
-                    validate=self._validate,
-                )
-            except SecretWatchError as exc:
-                if first and (self._required or not _is_absence(exc)):
-                    raise
-                monitor = self._monitor
-                if not self._armed and monitor is not None and monitor.arm_without_listing():
-                    self._request_load()  # what happened before the new watch is unseen
-                self._reject(exc, files)
-                return self._snapshot
-            self._swap(candidate)
-            return candidate
+                return self._load_locked(first=first, forced=forced)
+            finally:
+                self._loading_thread = None
+                if self._look_again:  # a directory newly watched: what happened before is unseen
+                    self._request_load()
+
+    def _load_locked(self, *, first: bool, forced: bool) -> Snapshot:
+        current = self._snapshot
+        if self._state != "running":
+            return current
+        self._armed = False
+        digest: str | None = None
+        try:
+            version = read_volume(
+                self._path, max_bytes=self._max_bytes, on_listing=self._arm_listing
+            )
+            if current.version and current._same_content(version.files):
+                self._settled()
+                return current
+            digest = _digest(version.files)
+            if not forced and digest == self._reported:
+                return current  # this rejected version was reported already
+            candidate = build_snapshot(
+                version.files,
+                version=current.version + 1,
+                path=self._path,
+                decoders=self._decoders,
+                validate=self._validate,
+            )
+        except SecretWatchError as exc:
+            if first and (self._required or not _is_absence(exc)):
+                raise
+            if not self._armed and self._monitor is not None:
+                self._look_again |= self._monitor.arm_without_listing()
+            self._reject(exc, digest)
+            return self._snapshot
+        if self._state != "running":
+            return current  # stopped while loading: nothing is applied after stop()
+        self._swap(candidate)
+        return candidate
 
     def _arm_listing(self, listing: Listing) -> None:
         self._layout = listing.layout
         self._armed = True
         if self._monitor is not None:
-            self._monitor.arm(listing.watch)
+            self._look_again |= self._monitor.arm(listing.watch)
 
     def _swap(self, candidate: Snapshot) -> None:
         with self._changed:
@@ -374,6 +400,7 @@ class SecretWatcher:
             self._changed.notify_all()
         self._last_error = None
         self._reported = None
+        self._busy_since = None
         change = Change.between(old, candidate)
         if old.version == 0:
             _log.info(
@@ -395,11 +422,18 @@ class SecretWatcher:
             )
         self._dispatcher.publish_change(change)
 
-    def _reject(self, error: SecretWatchError, files: dict[str, bytes] | None) -> None:
+    def _reject(self, error: SecretWatchError, digest: str | None) -> None:
         if isinstance(error, ReadError) and error.transient:
-            _log.debug("secretwatch.busy", path=self._path, reason=error.message)
-            return  # the writer's next step brings another event
-        about = files if files is not None else (type(error), error.message)
+            now = time.monotonic()
+            self._busy_since = self._busy_since or now
+            if now - self._busy_since < STUCK_AFTER:
+                _log.debug("secretwatch.busy", path=self._path, reason=error.message)
+                return  # the writer's next step brings another event
+            error = ReadError(
+                f"{error.message} for over {STUCK_AFTER:.0f} s", path=error.path, key=error.key
+            )
+        self._busy_since = None
+        about = digest or f"{type(error).__name__}: {error.message}"
         if about == self._reported:
             return
         self._reported = about
@@ -418,11 +452,13 @@ class SecretWatcher:
             )
         self._dispatcher.publish_error(error)
 
-    def _recovered(self) -> None:
+    def _settled(self) -> None:
+        """The volume holds the current snapshot's content again: nothing is wrong."""
         if self._last_error is not None:
             _log.info("secretwatch.recovered", path=self._path, version=self._snapshot.version)
         self._last_error = None
         self._reported = None
+        self._busy_since = None
 
 
 class WatchOptions(TypedDict, total=False):
@@ -448,11 +484,29 @@ def watch(path: str | os.PathLike[str], **options: Unpack[WatchOptions]) -> Secr
     return SecretWatcher(path, **options).start()
 
 
+def _digest(files: dict[str, bytes]) -> str:
+    """A digest of a version's content: rejected versions are remembered by it, not kept."""
+    digest = hashlib.blake2b(digest_size=16)
+    for key in sorted(files):
+        data = files[key]
+        digest.update(b"%d:%s:%d:" % (len(key), key.encode(), len(data)))
+        digest.update(data)
+    return digest.hexdigest()
+
+
 def _is_absence(error: SecretWatchError) -> bool:
     """Missing, or caught mid-write: with ``required=False`` the watcher waits for it."""
     return isinstance(error, VolumeNotFoundError) or (
         isinstance(error, ReadError) and error.transient
     )
+
+
+def _check_seconds(name: str, value: object, *, zero: bool = False) -> None:
+    """A duration must be a finite number, > 0 (or >= 0 when ``zero``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        raise ValueError(f"{name} must be a finite number {'>=' if zero else '>'} 0, not {value}")
 
 
 def _polling_from_env() -> bool:

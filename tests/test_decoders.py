@@ -64,3 +64,31 @@ def test_unknown_decoder() -> None:
     """A misspelt decoder name is a ValueError listing the choices."""
     with pytest.raises(ValueError, match="'text', 'bytes', 'json', 'base64'"):
         Decoders({"k": "yaml"})  # type: ignore[dict-item]
+
+
+def test_exact_key_with_glob_characters() -> None:
+    """A key literally named like a pattern gets its own decoder."""
+    decoders = Decoders({"weird[1].json": "json"})
+    assert decoders.decode("weird[1].json", b"[1]", path="/v") == (1,)
+    assert decoders.decode("weird1.json", b"[1]", path="/v") == (1,)  # still a pattern too
+
+
+def test_json_values_are_read_only() -> None:
+    """Decoded JSON is shared by every reader: objects refuse changes, arrays are tuples."""
+    import copy
+    import json
+    import pickle
+
+    document = Decoders({"j": "json"}).decode("j", b'{"a": {"b": [1, "x"]}}', path="/v")
+    assert isinstance(document, dict)
+    with pytest.raises(TypeError, match="read-only"):
+        document["a"] = 1
+    with pytest.raises(TypeError):
+        document["a"].update(b=2)
+    assert document["a"]["b"] == (1, "x")
+    assert json.loads(json.dumps(document)) == {"a": {"b": [1, "x"]}}
+    assert copy.deepcopy(document) == document
+    assert pickle.loads(pickle.dumps(document)) == document
+    mutable = dict(document)
+    mutable["a"] = 2
+    assert mutable == {"a": 2}

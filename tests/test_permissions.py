@@ -63,3 +63,31 @@ def test_unreadable_file_rejects_the_version(tmp_path: Path) -> None:
     assert result["last_error"] is True
     assert (result["kept"], result["version"]) == ("1", 1)
     assert result["after"] == "3"
+
+
+UNWATCHABLE = """
+import json, os, sys
+import secretwatch
+from secretwatch._inotify import inotify
+
+folder = os.path.join(sys.argv[1], "locked")
+os.mkdir(folder)
+with open(os.path.join(folder, "token"), "w") as file:
+    file.write("t")
+os.chmod(folder, 0o311)  # files reachable, the directory itself not readable: no watch
+with secretwatch.watch(os.path.join(folder, "token")) as secrets:
+    result = {"mode": secrets.mode, "value": secrets["token"]}
+leftover = inotify()._watch_for_wd.get(-1)
+result["leaked"] = 0 if leftover is None else len(leftover.callbacks)
+print(json.dumps(result))
+"""
+
+
+def test_unwatchable_directory_falls_back_to_polling_without_a_leak(tmp_path: Path) -> None:
+    """inotify refused (EACCES): the watcher polls, and leaves no callback behind."""
+    tmp_path.chmod(0o755)
+    command = [*unprivileged(), sys.executable, "-c", UNWATCHABLE, str(tmp_path)]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result == {"mode": "polling", "value": "t", "leaked": 0}

@@ -55,3 +55,10 @@ def test_redacted_values_behave_like_str_and_bytes() -> None:
     data = RedactedBytes(b"hunter2")
     assert data == b"hunter2"
     assert "hunter2" not in repr({"k": data})
+
+
+def test_raw_bytes_are_redacted() -> None:
+    """raw() gives the undecoded bytes, masked in reprs like any value."""
+    raw = snapshot(1, a=b"hunter2").raw("a")
+    assert raw == b"hunter2"
+    assert "hunter2" not in repr(raw)

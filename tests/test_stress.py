@@ -85,6 +85,7 @@ def test_rotation_storm_never_yields_a_torn_snapshot(tmp_path: Path) -> None:
                 if secrets.wait_for_change(TIMEOUT, since=secrets.snapshot.version) is None:
                     break
             assert version_of(dict(secrets.snapshot)) == ROTATIONS  # converged on the last one
+            assert secrets.mode == "inotify"  # vanished versions never forced polling
         finally:
             stop.set()
             secrets.stop()  # releases the snapshot reader's wait

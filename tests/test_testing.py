@@ -106,7 +106,7 @@ def test_events_come_in_the_kubelets_order(tmp_path: Path) -> None:
     ]
 
 
-def test_write_in_place_and_replace(tmp_path: Path) -> None:
+def test_write_in_place_and_replace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """In-place writes and per-file renames change the current version's file."""
     vol = AtomicVolume(tmp_path / "v")
     vol.write({"a": "1"})
@@ -118,7 +118,17 @@ def test_write_in_place_and_replace(tmp_path: Path) -> None:
     assert vol.current == current
     plain = AtomicVolume(tmp_path / "plain")
     plain.path.mkdir()
+    real_rename = os.rename
+    temp_names: list[str] = []
+
+    def rename(src: str, dst: str) -> None:
+        temp_names.append(os.path.basename(src))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
     plain.replace("token", "t")
+    monkeypatch.undo()
+    assert temp_names[0].startswith("..token.")  # a '..' name: never a key mid-write
     assert (plain.path / "token").read_text() == "t"
     assert sorted(p.name for p in plain.path.iterdir()) == ["token"]
 

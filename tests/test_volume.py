@@ -224,6 +224,15 @@ def test_link_inside_the_volume_is_followed(tmp_path: Path) -> None:
     assert read(root) == {"current.pem": b"pem", "v2.pem": b"pem"}
 
 
+def test_link_to_the_volume_root_is_not_a_key(tmp_path: Path) -> None:
+    """Links to directories are not followed, the volume's own root included."""
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "a").write_text("1")
+    os.symlink(root, root / "self")
+    assert read(root) == {"a": b"1"}
+
+
 def test_dangling_data_link_is_a_clear_error(tmp_path: Path) -> None:
     """..data pointing to a missing directory is reported, not retried forever."""
     vol = tmp_path / "v"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import traceback
 from pathlib import Path
 
 import pytest
 from structlog.testing import LogCapture
 
 import secretwatch
+import secretwatch._watcher as watcher_module
 from secretwatch import (
     Change,
     DecodeError,
@@ -226,17 +228,35 @@ def test_validation_error_rejects_the_version(volume: AtomicVolume) -> None:
 
     def validate(snapshot: secretwatch.Snapshot) -> None:
         if "password" not in snapshot:
-            raise ValueError("password is required")
+            raise ValidationError("password is required")
+        int(snapshot["password"].strip())  # a ValueError that would quote the value
 
+    volume.write({"password": "1234"})
     with secretwatch.watch(volume.path, validate=validate, debounce=0) as secrets:
         recorder = Recorder(secrets)
         volume.write({"username": "app"})
         error = recorder.error()
         assert isinstance(error, ValidationError)
-        assert "password is required" in str(error)
-        assert isinstance(error.__cause__, ValueError)
+        assert str(error) == "password is required"  # the validator's own words
+        assert error.path == str(volume.path)
+        volume.write({"password": "hunter2"})
+        error = recorder.error()
+        assert isinstance(error, ValidationError)
+        assert "rejected by validate: ValueError (message withheld" in str(error)
+        assert "hunter2" not in str(error)
+        assert error.__cause__ is None
         assert secrets.snapshot.version == 1
-        volume.write({"username": "app", "password": "second"})
+        volume.write({"username": "app", "password": "5678"})
+        assert recorder.change().new["password"] == "5678"
+
+
+def test_validate_returning_false_rejects(volume: AtomicVolume) -> None:
+    """validate may also return False to reject; any other return value accepts."""
+    with secretwatch.watch(volume.path, validate=lambda s: "password" in s, debounce=0) as secrets:
+        recorder = Recorder(secrets)
+        volume.write({"username": "app"})
+        assert "returned False" in str(recorder.error())
+        volume.write({"password": "second"})
         assert recorder.change().new["password"] == "second"
 
 
@@ -276,12 +296,15 @@ def test_same_rejected_version_is_reported_once(volume: AtomicVolume, logs: LogC
         volume.write({"password": "bad"})
         recorder.error()
         calls = len(validate_calls)
-        secrets._load()  # what a resync does
-        secrets._load()
-        assert len(validate_calls) == calls  # not even decoded again
-        secrets.reload()  # forced: validated again, still reported once
-        assert len(validate_calls) == calls + 1
-        assert len(events(logs, "secretwatch.rejected")) == 1
+        volume.write({"password": "bad"}, force=True)  # the same bad content, read again
+        volume.write({"password": "bad"}, force=True)
+        volume.write({"password": "good"})  # loads run in order: the re-reads came first
+        assert recorder.change().new["password"] == "good"
+        assert len(validate_calls) == calls + 1  # only "good": "bad" was not even decoded
+        volume.write({"password": "bad"})
+        recorder.error()  # a new rejection after a good version is reported again
+        secrets.reload()  # forced: validated again, reported once
+        assert len(events(logs, "secretwatch.rejected")) == 2
 
 
 def test_first_load_rejected_raises(volume: AtomicVolume) -> None:
@@ -355,7 +378,7 @@ def test_callbacks_run_in_order_one_at_a_time_off_the_event_thread(
     volume: AtomicVolume,
 ) -> None:
     """A slow callback delays later calls, never overlaps them, and runs on a worker."""
-    from watchdog.observers.inotify_c import InotifyFD
+    from secretwatch._inotify import inotify
 
     release = threading.Event()
     running = threading.Semaphore(1)
@@ -369,7 +392,7 @@ def test_callbacks_run_in_order_one_at_a_time_off_the_event_thread(
             return
         try:
             threads.add(threading.current_thread().name)
-            assert threading.current_thread() is not InotifyFD.get_instance()
+            assert threading.current_thread() is not inotify()
             release.wait(TIMEOUT)
             versions.append(change.new.version)
         finally:
@@ -387,7 +410,7 @@ def test_callbacks_run_in_order_one_at_a_time_off_the_event_thread(
             recorder.change()
     assert versions == [2, 3, 4, 5, 6]
     assert overlaps == []
-    assert all(name.startswith("secretwatch-worker") for name in threads)
+    assert all(name.startswith("secretwatch-callback") for name in threads)
 
 
 def test_failing_callback_is_logged_and_isolated(volume: AtomicVolume, logs: LogCapture) -> None:
@@ -486,10 +509,35 @@ def test_unknown_decoder_name_is_refused(tmp_path: Path) -> None:
 
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     """Negative intervals and sizes are refused at construction."""
-    bad = [{"debounce": -1}, {"resync_interval": 0}, {"poll_interval": 0}, {"max_bytes": 0}]
+    bad: list[dict[str, object]] = [
+        {"debounce": -1},
+        {"debounce": float("nan")},  # would wedge the shared timer thread
+        {"debounce": float("inf")},
+        {"resync_interval": 0},
+        {"poll_interval": 0},
+        {"poll_interval": float("nan")},
+        {"max_bytes": 0},
+        {"max_bytes": 1.5},
+    ]
     for kwargs in bad:
         with pytest.raises(ValueError, match=next(iter(kwargs))):
             SecretWatcher(tmp_path, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="debounce must be a number"):
+        SecretWatcher(tmp_path, debounce="0.1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="path must not be empty"):
+        SecretWatcher("")
+
+
+def test_relative_path_survives_a_chdir(
+    volume: AtomicVolume, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path is made absolute at construction: a later chdir does not move the volume."""
+    monkeypatch.chdir(volume.path.parent)
+    with secretwatch.watch(volume.path.name, debounce=0) as secrets:
+        assert secrets.path == str(volume.path)
+        monkeypatch.chdir("/")
+        volume.write({"password": "second"})
+        assert secrets.reload()["password"] == "second"
 
 
 def test_transient_errors_are_not_rejections(tmp_path: Path, logs: LogCapture) -> None:
@@ -547,3 +595,56 @@ def test_subpath_mount_warns(tmp_path: Path, logs: LogCapture) -> None:
     (warning,) = events(logs, "secretwatch.subpath_mount")
     assert warning["path"] == str(target)
     assert "never sees a rotation" in str(warning["hint"])
+
+
+def test_volume_stuck_mid_write_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, logs: LogCapture
+) -> None:
+    """A writer that died mid-write (its '..' directory left behind) is reported, not ignored."""
+    monkeypatch.setattr(watcher_module, "STUCK_AFTER", 0.0)
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "token").write_text("t1")
+    with secretwatch.watch(root, debounce=0) as secrets:
+        recorder = Recorder(secrets)
+        (root / "..2026_11_28_21_34_21.1").mkdir()  # left by a crashed atomic writer
+        error = recorder.error()
+        assert isinstance(error, ReadError)
+        assert not error.transient
+        assert "being written for over 0 s" in str(error)
+        assert secrets["token"] == "t1"
+        (root / "..2026_11_28_21_34_21.1").rmdir()
+        AtomicVolume(root).replace("token", "t2")
+        assert recorder.change().new["token"] == "t2"
+        assert secrets.last_error is None
+
+
+def test_reload_from_validate_is_refused_not_a_deadlock(volume: AtomicVolume) -> None:
+    """Calling reload() inside validate would wait on its own load: it raises instead."""
+    calls: list[str] = []
+
+    def validate(snapshot: secretwatch.Snapshot) -> None:
+        if snapshot.version > 1:
+            try:
+                secrets.reload()
+            except RuntimeError as exc:
+                calls.append(str(exc))
+                raise
+
+    secrets = SecretWatcher(volume.path, validate=validate, debounce=0)
+    with secrets:
+        recorder = Recorder(secrets)
+        volume.write({"password": "second"})
+        assert isinstance(recorder.error(), ValidationError)
+    assert calls == ["reload() can't be called from validate or a decoder"]
+
+
+def test_first_load_error_carries_no_frames_with_raw_bytes(volume: AtomicVolume) -> None:
+    """The traceback of start()'s error stops at start(): no frame below holds the bytes."""
+    volume.write({"n": "CANARY-not-a-number"})
+    with pytest.raises(DecodeError) as info:
+        secretwatch.watch(volume.path, decoders={"n": int})
+    frames = [frame for frame, _ in traceback.walk_tb(info.value.__traceback__)]
+    ours = [frame for frame in frames if "secretwatch" in frame.f_code.co_filename]
+    assert [frame.f_code.co_name for frame in ours] == ["watch", "start"]
+    assert all("CANARY" not in repr(frame.f_locals) for frame in ours)

@@ -110,7 +110,8 @@ class AtomicVolume:
         base = self.current or self.path
         target = base / _checked(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        # a '..' name is never a key, so a reader between the steps sees no stray key
+        fd, tmp = tempfile.mkstemp(prefix=f"..{target.name}.", dir=target.parent)
         with os.fdopen(fd, "wb") as file:
             file.write(_encode(value))
         os.chmod(tmp, self.mode)

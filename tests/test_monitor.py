@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -12,7 +14,8 @@ from structlog.testing import LogCapture
 from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent, InotifyFD
 
 import secretwatch
-from secretwatch._sources import InotifySource, _DirWatch
+import secretwatch._inotify as inotify_module
+from secretwatch._inotify import InotifySource, _DirWatch, inotify
 from secretwatch.testing import AtomicVolume
 
 from .conftest import TIMEOUT, Recorder, events
@@ -85,10 +88,11 @@ def test_falls_back_to_polling_when_inotify_cannot_start(
 ) -> None:
     """inotify_init failing (the instance limit, EMFILE) means polling, with a warning."""
 
-    def instance_limit(cls: type[InotifyFD]) -> InotifyFD:
+    def instance_limit(cls: type[InotifyFD]) -> int:
         raise OSError(errno.EMFILE, "inotify instance limit reached")
 
-    monkeypatch.setattr(InotifyFD, "get_instance", classmethod(instance_limit))
+    monkeypatch.setattr(inotify_module, "_shared", None)  # as in a process yet to start one
+    monkeypatch.setattr(InotifyFD, "_create_inotify_fd", classmethod(instance_limit))
     with secretwatch.watch(volume.path, poll_interval=0.02, debounce=0) as secrets:
         assert secrets.mode == "polling"
         recorder = Recorder(secrets)
@@ -136,7 +140,7 @@ def test_queue_overflow_triggers_a_reload(
     with secretwatch.watch(volume.path, resync_interval=None) as secrets:
         volume.write({"password": "second"})
         overflow = InotifyEvent(-1, InotifyConstants.IN_Q_OVERFLOW, 0, b"")  # type: ignore[arg-type]
-        InotifyFD.get_instance().handle_event(overflow)  # what watchdog's reader does with it
+        inotify().handle_event(overflow)  # what watchdog's reader thread does with it
         snapshot = secrets.wait_for_change(TIMEOUT, since=1)
         assert snapshot is not None
         assert snapshot["password"] == "second"
@@ -173,9 +177,121 @@ def test_stopped_watcher_stops_watching(volume: AtomicVolume) -> None:
     assert source._watches == {}
     registered = [
         callback
-        for watch in InotifyFD.get_instance()._watch_for_wd.values()
+        for watch in inotify()._watch_for_wd.values()
         for callback in watch.callbacks.values()
     ]
     assert not any(getattr(callback, "source", None) is source for callback in registered)
     volume.write({"password": "after stop"})
     assert secrets["password"] == "first"  # the last snapshot stays readable
+
+
+def test_a_version_gone_before_its_watch_is_a_change_not_a_limit(
+    volume: AtomicVolume, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOENT from inotify_add_watch (the version was deleted first) means look again;
+    the watcher stays on inotify."""
+    real_add = InotifyFD.add_callback
+    refused: list[bytes] = []
+
+    def add_callback(self: InotifyFD, path: bytes, *args: object) -> object:
+        if os.path.basename(path).startswith(b"..") and not refused:
+            refused.append(path)  # what the kernel says when the next rotation deleted it
+            raise OSError(errno.ENOENT, "No such file or directory")
+        return real_add(self, path, *args)  # type: ignore[arg-type]
+
+    with secretwatch.watch(volume.path, debounce=0) as secrets:
+        monkeypatch.setattr(InotifyFD, "add_callback", add_callback)
+        recorder = Recorder(secrets)
+        volume.write({"password": "second"})
+        assert recorder.change().new["password"] == "second"
+        assert refused
+        assert secrets.mode == "inotify"
+        volume.write_in_place("password", "edited")  # the new version is watched after all
+        assert recorder.change().new["password"] == "edited"
+
+
+def test_file_created_in_a_new_directory_before_its_watch_is_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain directory's new subdirectory is re-read once watched: nothing slips between."""
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "a").write_text("1")
+    real_arm = InotifySource.arm
+    created: list[bool] = []
+
+    def arm_late(self: InotifySource, plan: object) -> bool:
+        if (root / "sub").is_dir() and not created:  # listed, not yet watched: write into it
+            created.append(True)
+            (root / "sub" / "late").write_text("late")
+        return real_arm(self, plan)  # type: ignore[arg-type]
+
+    with secretwatch.watch(root, debounce=0, resync_interval=None) as secrets:
+        monkeypatch.setattr(InotifySource, "arm", arm_late)
+        recorder = Recorder(secrets)
+        (root / "sub").mkdir()
+        (root / "sub" / "early").write_text("early")
+        while "sub/late" not in secrets.snapshot:
+            recorder.change()
+        assert created
+        assert secrets["sub/late"] == "late"
+
+
+def test_callbacks_blocking_every_callback_worker_do_not_stop_loads(tmp_path: Path) -> None:
+    """Loads have their own workers: blocked callbacks elsewhere delay no volume."""
+    from secretwatch._runtime import CALLBACK_WORKERS
+
+    release = threading.Event()
+    blocked = threading.Semaphore(0)
+
+    def block(change: secretwatch.Change) -> None:
+        blocked.release()
+        release.wait(TIMEOUT)
+
+    volumes = [AtomicVolume(tmp_path / f"v{n}") for n in range(CALLBACK_WORKERS + 1)]
+    for vol in volumes:
+        vol.write({"k": "1"})
+    watchers = [secretwatch.watch(vol.path, debounce=0) for vol in volumes]
+    try:
+        for vol, watcher in zip(volumes[:-1], watchers[:-1], strict=True):
+            watcher.subscribe(block)
+            vol.write({"k": "2"})
+        for _ in range(CALLBACK_WORKERS):
+            assert blocked.acquire(timeout=TIMEOUT)  # every callback worker is now stuck
+        volumes[-1].write({"k": "2"})
+        snapshot = watchers[-1].wait_for_change(TIMEOUT, since=1)
+        assert snapshot is not None
+        assert snapshot["k"] == "2"
+    finally:
+        release.set()
+        for watcher in watchers:
+            watcher.stop()
+
+
+def test_a_forked_child_watches_on_its_own(tmp_path: Path) -> None:
+    """After fork() the child gets its own inotify instance and threads, and sees rotations."""
+    script = """
+import os, sys
+import secretwatch
+from secretwatch.testing import AtomicVolume
+
+volume = AtomicVolume(sys.argv[1])
+volume.write({"k": "1"})
+secretwatch.watch(volume.path).stop()  # the parent has started its threads and inotify
+pid = os.fork()
+if pid == 0:
+    with secretwatch.watch(volume.path, debounce=0) as secrets:
+        volume.write({"k": "2"})
+        snapshot = secrets.wait_for_change(10, since=1)
+        os._exit(0 if snapshot is not None and snapshot["k"] == "2" else 1)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "v")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
