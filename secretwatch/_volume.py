@@ -114,12 +114,14 @@ def list_volume(path: str) -> Listing:
 
 
 def read_volume(
-    path: str, *, max_bytes: int, on_listing: Callable[[Listing], None] | None = None
+    path: str, *, max_bytes: int, on_listing: Callable[[Listing], bool] | None = None
 ) -> Version:
     """Read one consistent version of the volume at ``path``.
 
-    ``on_listing`` is called with each listing before its files are read (a watcher arms its
-    watches there, so that no change after the listing goes unseen).
+    ``on_listing`` is called with each listing before its files are read: a watcher arms
+    its watches there. When it returns ``True`` (a directory was newly watched, so a change
+    between the listing and the watch would go unseen) the volume is listed again, and read
+    from the start if that listing differs.
 
     Raises:
         VolumeNotFoundError: ``path`` does not exist.
@@ -132,8 +134,10 @@ def read_volume(
             time.sleep(0.001 * 2 ** (attempt - 1))
         try:
             listing = list_volume(path)
-            if on_listing is not None:
-                on_listing(listing)
+            if on_listing is not None and on_listing(listing) and list_volume(path) != listing:
+                message = f"{path} changed while its watches were added"
+                failure = ReadError(message, path=path, transient=True)
+                continue
             files: dict[str, bytes] = {}
             signatures: dict[str, Signature] = {}
             for key, file in listing.entries:

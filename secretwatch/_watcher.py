@@ -349,8 +349,8 @@ class SecretWatcher:
                 return self._load_locked(first=first, forced=forced)
             finally:
                 self._loading_thread = None
-                if self._look_again:  # a directory newly watched: what happened before is unseen
-                    self._request_load()
+                if self._look_again:
+                    self._debouncer.hint()
 
     def _load_locked(self, *, first: bool, forced: bool) -> Snapshot:
         current = self._snapshot
@@ -379,7 +379,8 @@ class SecretWatcher:
             if first and (self._required or not _is_absence(exc)):
                 raise
             if not self._armed and self._monitor is not None:
-                self._look_again |= self._monitor.arm_without_listing()
+                # nothing listed to compare with: look again once the new watch is in place
+                self._look_again = self._monitor.arm_without_listing()
             self._reject(exc, digest)
             return self._snapshot
         if self._state != "running":
@@ -387,11 +388,10 @@ class SecretWatcher:
         self._swap(candidate)
         return candidate
 
-    def _arm_listing(self, listing: Listing) -> None:
+    def _arm_listing(self, listing: Listing) -> bool:
         self._layout = listing.layout
         self._armed = True
-        if self._monitor is not None:
-            self._look_again |= self._monitor.arm(listing.watch)
+        return self._monitor is not None and self._monitor.arm(listing.watch)
 
     def _swap(self, candidate: Snapshot) -> None:
         with self._changed:

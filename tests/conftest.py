@@ -35,6 +35,13 @@ class Recorder:
         except queue.Empty:
             pytest.fail(f"no change within {timeout} s")
 
+    def change_where(self, key: str, value: object) -> secretwatch.Change:
+        """The first change whose new ``key`` is ``value``: an in-place writer has no commit
+        point, so a reader may see its file half written first."""
+        while (change := self.change()).new.get(key) != value:
+            pass
+        return change
+
     def error(self, timeout: float = TIMEOUT) -> secretwatch.SecretWatchError:
         """The next rejection; fails the test when none comes within ``timeout``."""
         try:
