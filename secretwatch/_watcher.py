@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import math
 import os
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping
 from typing import Any, Literal, Self, TypedDict, Unpack
 
 import structlog
@@ -26,6 +24,7 @@ from secretwatch._dispatch import Dispatcher, Subscription
 from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError
 from secretwatch._load import build_snapshot
 from secretwatch._monitor import Monitor
+from secretwatch._rejections import Rejections, digest
 from secretwatch._runtime import Lane, Timer, runtime
 from secretwatch._snapshot import Change, Snapshot
 from secretwatch._volume import Layout, Listing, is_subpath_mount, read_volume
@@ -38,7 +37,6 @@ DEFAULT_DEBOUNCE = 0.1
 DEFAULT_RESYNC_INTERVAL = 60.0
 DEFAULT_POLL_INTERVAL = 1.0
 DEFAULT_MAX_BYTES = 1024 * 1024  # a Kubernetes Secret holds at most 1 MiB in all
-STUCK_AFTER = 30.0  # seconds a volume may look mid-write before that is reported
 
 _State = Literal["new", "running", "stopped"]
 
@@ -113,9 +111,7 @@ class SecretWatcher:
         self._resync: Timer | None = None
         self._layout: Layout | None = None
         self._armed = False
-        self._last_error: SecretWatchError | None = None
-        self._reported: str | None = None  # the content digest or error last reported
-        self._busy_since: float | None = None  # since when loads keep finding a writer at work
+        self._rejections = Rejections(self._path, self._dispatcher)
         self._loading_thread: int | None = None
         self._look_again = False
 
@@ -217,7 +213,7 @@ class SecretWatcher:
         Set when a version is rejected or the volume disappears; cleared when a version is
         applied or the volume's content is that of the current snapshot again.
         """
-        return self._last_error
+        return self._rejections.last_error
 
     @property
     def mode(self) -> str | None:
@@ -280,7 +276,7 @@ class SecretWatcher:
             snapshot = self._snapshot
         return snapshot if snapshot.version > version else None
 
-    async def changes(self, *, keys: Collection[str] | None = None) -> AsyncIterator[Change]:
+    async def changes(self, *, keys: Collection[str] | None = None) -> AsyncGenerator[Change, None]:
         """Yield each change applied after iteration starts (asyncio), until the watcher stops.
 
         Example:
@@ -357,16 +353,16 @@ class SecretWatcher:
         if self._state != "running":
             return current
         self._armed = False
-        digest: str | None = None
+        content: str | None = None
         try:
             version = read_volume(
                 self._path, max_bytes=self._max_bytes, on_listing=self._arm_listing
             )
             if current.version and current._same_content(version.files):
-                self._settled()
+                self._rejections.clear(recovered=current.version)
                 return current
-            digest = _digest(version.files)
-            if not forced and digest == self._reported:
+            content = digest(version.files)
+            if not forced and self._rejections.reported(content):
                 return current  # this rejected version was reported already
             candidate = build_snapshot(
                 version.files,
@@ -381,7 +377,7 @@ class SecretWatcher:
             if not self._armed and self._monitor is not None:
                 # nothing listed to compare with: look again once the new watch is in place
                 self._look_again = self._monitor.arm_without_listing()
-            self._reject(exc, digest)
+            self._rejections.reject(exc, content, kept=self._snapshot.version)
             return self._snapshot
         if self._state != "running":
             return current  # stopped while loading: nothing is applied after stop()
@@ -398,9 +394,7 @@ class SecretWatcher:
             old = self._snapshot
             self._snapshot = candidate
             self._changed.notify_all()
-        self._last_error = None
-        self._reported = None
-        self._busy_since = None
+        self._rejections.clear()
         change = Change.between(old, candidate)
         if old.version == 0:
             _log.info(
@@ -421,44 +415,6 @@ class SecretWatcher:
                 modified=sorted(change.modified),
             )
         self._dispatcher.publish_change(change)
-
-    def _reject(self, error: SecretWatchError, digest: str | None) -> None:
-        if isinstance(error, ReadError) and error.transient:
-            now = time.monotonic()
-            self._busy_since = self._busy_since or now
-            if now - self._busy_since < STUCK_AFTER:
-                _log.debug("secretwatch.busy", path=self._path, reason=error.message)
-                return  # the writer's next step brings another event
-            error = ReadError(
-                f"{error.message} for over {STUCK_AFTER:.0f} s", path=error.path, key=error.key
-            )
-        self._busy_since = None
-        about = digest or f"{type(error).__name__}: {error.message}"
-        if about == self._reported:
-            return
-        self._reported = about
-        self._last_error = error
-        kept = self._snapshot.version
-        if isinstance(error, VolumeNotFoundError):
-            _log.warning("secretwatch.missing", path=self._path, version=kept)
-        else:
-            _log.warning(
-                "secretwatch.rejected",
-                path=self._path,
-                key=error.key,
-                error=error.message,
-                error_type=type(error).__name__,
-                version=kept,
-            )
-        self._dispatcher.publish_error(error)
-
-    def _settled(self) -> None:
-        """The volume holds the current snapshot's content again: nothing is wrong."""
-        if self._last_error is not None:
-            _log.info("secretwatch.recovered", path=self._path, version=self._snapshot.version)
-        self._last_error = None
-        self._reported = None
-        self._busy_since = None
 
 
 class WatchOptions(TypedDict, total=False):
@@ -482,16 +438,6 @@ def watch(path: str | os.PathLike[str], **options: Unpack[WatchOptions]) -> Secr
         ...     token = secrets["some-credential"]
     """
     return SecretWatcher(path, **options).start()
-
-
-def _digest(files: dict[str, bytes]) -> str:
-    """A digest of a version's content: rejected versions are remembered by it, not kept."""
-    digest = hashlib.blake2b(digest_size=16)
-    for key in sorted(files):
-        data = files[key]
-        digest.update(b"%d:%s:%d:" % (len(key), key.encode(), len(data)))
-        digest.update(data)
-    return digest.hexdigest()
 
 
 def _is_absence(error: SecretWatchError) -> bool:

@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import LogCapture
 
 import secretwatch
-import secretwatch._watcher as watcher_module
+import secretwatch._rejections as rejections_module
 from secretwatch import (
     Change,
     DecodeError,
@@ -601,7 +601,7 @@ def test_volume_stuck_mid_write_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, logs: LogCapture
 ) -> None:
     """A writer that died mid-write (its '..' directory left behind) is reported, not ignored."""
-    monkeypatch.setattr(watcher_module, "STUCK_AFTER", 0.0)
+    monkeypatch.setattr(rejections_module, "STUCK_AFTER", 0.0)
     root = tmp_path / "plain"
     root.mkdir()
     (root / "token").write_text("t1")

@@ -1,0 +1,86 @@
+"""What a watcher says about versions it can't use: one report per bad version.
+
+A rejected version is logged once (``secretwatch.rejected``, or ``secretwatch.missing`` for
+a volume that is gone) and passed to ``subscribe_errors`` callbacks; re-reading the same
+bad content (a resync) reports nothing new. A writer caught at work is not a rejection,
+unless the volume stays that way for ``STUCK_AFTER`` seconds (a writer that died).
+Rejected versions are remembered by a digest, never kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import structlog
+
+from secretwatch._dispatch import Dispatcher
+from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError
+
+__all__ = ["STUCK_AFTER", "Rejections", "digest"]
+
+STUCK_AFTER = 30.0  # seconds a volume may look mid-write before that is reported
+
+_log = structlog.get_logger("secretwatch")
+
+
+def digest(files: dict[str, bytes]) -> str:
+    """A digest of a version's content, to recognise a rejected version without keeping it."""
+    hasher = hashlib.blake2b(digest_size=16)
+    for key in sorted(files):
+        data = files[key]
+        hasher.update(b"%d:%s:%d:" % (len(key), key.encode(), len(data)))
+        hasher.update(data)
+    return hasher.hexdigest()
+
+
+class Rejections:
+    """The rejection state of one watcher. Used under the watcher's load lock."""
+
+    def __init__(self, path: str, dispatcher: Dispatcher):
+        self._path = path
+        self._dispatcher = dispatcher
+        self.last_error: SecretWatchError | None = None
+        self._reported: str | None = None  # the content digest or error last reported
+        self._busy_since: float | None = None  # since when loads keep finding a writer at work
+
+    def reported(self, content: str) -> bool:
+        """Whether the version with this digest was rejected and reported already."""
+        return content == self._reported
+
+    def reject(self, error: SecretWatchError, content: str | None, *, kept: int) -> None:
+        """Report ``error`` (about the version with digest ``content``, if read), once."""
+        if isinstance(error, ReadError) and error.transient:
+            now = time.monotonic()
+            self._busy_since = self._busy_since or now
+            if now - self._busy_since < STUCK_AFTER:
+                _log.debug("secretwatch.busy", path=self._path, reason=error.message)
+                return  # the writer's next step brings another event
+            message = f"{error.message} for over {STUCK_AFTER:.0f} s"
+            error = ReadError(message, path=error.path, key=error.key)
+        self._busy_since = None
+        about = content or f"{type(error).__name__}: {error.message}"
+        if about == self._reported:
+            return
+        self._reported = about
+        self.last_error = error
+        if isinstance(error, VolumeNotFoundError):
+            _log.warning("secretwatch.missing", path=self._path, version=kept)
+        else:
+            _log.warning(
+                "secretwatch.rejected",
+                path=self._path,
+                key=error.key,
+                error=error.message,
+                error_type=type(error).__name__,
+                version=kept,
+            )
+        self._dispatcher.publish_error(error)
+
+    def clear(self, *, recovered: int | None = None) -> None:
+        """Nothing is wrong any more; with ``recovered`` (the version in force), say so."""
+        if self.last_error is not None and recovered is not None:
+            _log.info("secretwatch.recovered", path=self._path, version=recovered)
+        self.last_error = None
+        self._reported = None
+        self._busy_since = None
