@@ -102,10 +102,10 @@ class Dispatcher:
         frozen = None if keys is None else frozenset(keys)
         subscription = Subscription(self, callback, frozen, on_close)
         with self._lock:
-            if not self._closed:
+            if not self._closed:  # copy on write: a delivery in progress keeps its list
                 self._changes = [*self._changes, subscription]
                 return subscription
-        subscription._close()
+        subscription._close()  # the watcher has stopped
         return subscription
 
     def on_error(
