@@ -144,9 +144,9 @@ def read_volume(
                 files[key], signatures[key] = _read_file(path, key, file, max_bytes)
             if _still_current(path, listing, signatures):
                 return Version(listing, files)
-            failure = ReadError(f"{path} kept changing while being read", path=path, transient=True)
+            failure = _changing(path)
         except FileNotFoundError:  # a file or a version vanished under us: a writer is at work
-            failure = ReadError(f"{path} kept changing while being read", path=path, transient=True)
+            failure = _changing(path)
         except OSError as exc:  # listing a directory failed: permission denied, I/O error
             raise ReadError(f"{path} cannot be read: {exc.strerror}", path=path) from None
         except ReadError as exc:
@@ -300,6 +300,10 @@ def _read_all(fd: int, size: int, max_bytes: int) -> bytes:
         chunks.append(chunk)
         offset += len(chunk)
     return b"".join(chunks)
+
+
+def _changing(path: str) -> ReadError:
+    return ReadError(f"{path} kept changing while being read", path=path, transient=True)
 
 
 def _too_large(path: str, key: str, size: int, max_bytes: int) -> TooLargeError:
