@@ -19,6 +19,7 @@ from secretwatch._errors import (
     ValidationError,
     VolumeNotFoundError,
 )
+from secretwatch._live import LiveSettings, SecretsDir, watch_settings
 from secretwatch._snapshot import Change, Snapshot
 from secretwatch._values import RedactedBytes, RedactedStr
 from secretwatch._watcher import SecretWatcher, WatchOptions, watch
@@ -30,11 +31,13 @@ __all__ = [
     "DecodeError",
     "DecoderName",
     "DecoderSpec",
+    "LiveSettings",
     "ReadError",
     "RedactedBytes",
     "RedactedStr",
     "SecretWatchError",
     "SecretWatcher",
+    "SecretsDir",
     "Snapshot",
     "Subscription",
     "SymlinkEscapeError",
@@ -44,4 +47,5 @@ __all__ = [
     "WatchOptions",
     "__version__",
     "watch",
+    "watch_settings",
 ]

@@ -8,21 +8,23 @@ later changes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
-from collections.abc import Callable, Collection
-from typing import Generic, TypeVar
+from collections.abc import AsyncGenerator, Callable, Collection
+from typing import Any, Generic, TypeVar
 
 import structlog
 
 from secretwatch._errors import SecretWatchError
 from secretwatch._runtime import Lane
-from secretwatch._snapshot import Change
 
 __all__ = ["Dispatcher", "Subscription"]
 
 _log = structlog.get_logger("secretwatch")
 
-E = TypeVar("E", Change, SecretWatchError)
+E = TypeVar("E")  # what a subscription is called with
+C = TypeVar("C")  # what a dispatcher's change events are
 
 
 class Subscription(Generic[E]):
@@ -31,17 +33,19 @@ class Subscription(Generic[E]):
     Also a context manager that cancels on exit.
     """
 
-    __slots__ = ("_active", "_dispatcher", "_on_close", "callback", "keys")
+    __slots__ = ("_active", "_call", "_dispatcher", "_on_close", "callback", "keys")
 
     def __init__(
         self,
-        dispatcher: Dispatcher,
-        callback: Callable[[E], object],
+        dispatcher: Dispatcher[Any],
+        callback: Callable[..., object],
         keys: frozenset[str] | None,
         on_close: Callable[[], object] | None = None,
+        call: Callable[[E], object] | None = None,
     ):
         self._dispatcher = dispatcher
-        self.callback: Callable[[E], object] = callback
+        self.callback = callback  # the subscriber's callable
+        self._call: Callable[[E], object] = call or callback  # how an event is passed to it
         self.keys = keys
         self._on_close = on_close
         self._active = True
@@ -75,32 +79,37 @@ class Subscription(Generic[E]):
     def _wants(self, event: E) -> bool:
         if not self._active:
             return False
-        if self.keys is None or not isinstance(event, Change):
-            return True
-        return not self.keys.isdisjoint(event.keys)
+        keys = getattr(event, "keys", None)  # what a change touched; errors have none
+        return self.keys is None or keys is None or not self.keys.isdisjoint(keys)
 
 
-class Dispatcher:
-    """The subscribers of one watcher and the lane their callbacks run on."""
+class Dispatcher(Generic[C]):
+    """The subscribers of one watcher and the lane their callbacks run on.
+
+    ``C`` is the type of its change events: :class:`Change` for a watcher. An event's
+    ``repr`` is logged when a callback fails, so it must not show values.
+    """
 
     def __init__(self, path: str):
         self._path = path
         self._lane = Lane("callbacks")
         self._lock = threading.Lock()
-        self._changes: list[Subscription[Change]] = []
+        self._changes: list[Subscription[C]] = []
         self._errors: list[Subscription[SecretWatchError]] = []
         self._closed = False
 
     def on_change(
         self,
-        callback: Callable[[Change], object],
-        keys: Collection[str] | None,
+        callback: Callable[..., object],
+        keys: Collection[str] | None = None,
         on_close: Callable[[], object] | None = None,
-    ) -> Subscription[Change]:
+        call: Callable[[C], object] | None = None,
+    ) -> Subscription[C]:
+        """Subscribe ``callback``, passing events with ``call`` (default: ``callback(event)``)."""
         if isinstance(keys, str):
             raise TypeError("keys must be a collection of key names, not one string")
         frozen = None if keys is None else frozenset(keys)
-        subscription = Subscription(self, callback, frozen, on_close)
+        subscription: Subscription[C] = Subscription(self, callback, frozen, on_close, call)
         with self._lock:
             if not self._closed:  # copy on write: a delivery in progress keeps its list
                 self._changes = [*self._changes, subscription]
@@ -111,7 +120,7 @@ class Dispatcher:
     def on_error(
         self, callback: Callable[[SecretWatchError], object]
     ) -> Subscription[SecretWatchError]:
-        subscription = Subscription(self, callback, None)
+        subscription: Subscription[SecretWatchError] = Subscription(self, callback, None)
         with self._lock:
             if not self._closed:
                 self._errors = [*self._errors, subscription]
@@ -119,7 +128,23 @@ class Dispatcher:
         subscription._close()
         return subscription
 
-    def publish_change(self, change: Change) -> None:
+    async def stream(self, keys: Collection[str] | None = None) -> AsyncGenerator[C, None]:
+        """Yield each change event published after iteration starts, until the dispatcher closes."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[C | None] = asyncio.Queue()
+
+        def put(item: C | None) -> None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        subscription = self.on_change(put, keys, on_close=lambda: put(None))
+        try:
+            while (change := await queue.get()) is not None:
+                yield change
+        finally:
+            subscription.cancel()
+
+    def publish_change(self, change: C) -> None:
         subscribers = self._changes
         self._lane.submit(lambda: self._deliver(subscribers, change))
 
@@ -132,7 +157,7 @@ class Dispatcher:
         self._lane.close()
         with self._lock:
             self._closed = True
-            subscriptions: list[Subscription[Change] | Subscription[SecretWatchError]] = [
+            subscriptions: list[Subscription[C] | Subscription[SecretWatchError]] = [
                 *self._changes,
                 *self._errors,
             ]
@@ -140,7 +165,7 @@ class Dispatcher:
         for subscription in subscriptions:
             subscription._close()
 
-    def _forget(self, subscription: Subscription[Change] | Subscription[SecretWatchError]) -> None:
+    def _forget(self, subscription: Subscription[Any]) -> None:
         with self._lock:
             self._changes = [s for s in self._changes if s is not subscription]
             self._errors = [s for s in self._errors if s is not subscription]
@@ -150,7 +175,7 @@ class Dispatcher:
             if not subscription._wants(event):
                 continue
             try:
-                subscription.callback(event)
+                subscription._call(event)
             except BaseException:  # even sys.exit() in a callback is only logged
                 _log.exception(
                     "secretwatch.callback_failed",

@@ -21,6 +21,10 @@ exceptions (``RuntimeError``, ``ValueError``, ``TypeError``), not these.
 from __future__ import annotations
 
 import os
+import typing
+from typing import Any
+
+from pydantic_core.core_schema import ErrorType
 
 __all__ = [
     "DecodeError",
@@ -31,6 +35,7 @@ __all__ = [
     "ValidationError",
     "VolumeNotFoundError",
     "describe",
+    "safe_errors",
 ]
 
 
@@ -91,29 +96,75 @@ class DecodeError(SecretWatchError):
 
 
 class ValidationError(SecretWatchError):
-    """The ``validate`` callable rejected a new version.
+    """The ``validate`` callable, or a settings model, rejected a new version.
 
     Raise it from ``validate`` to reject with a message of your own (keep values out of
     it): ``raise secretwatch.ValidationError("tls.crt does not match tls.key")``. Any other
     exception rejects too, but only its type is reported, since messages of parsers and
-    conversions quote their input.
+    conversions quote their input. A pydantic error is reported by field, message and type,
+    and :meth:`errors` lists its details (without the input values).
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | os.PathLike[str] = "",
+        key: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ):
+        super().__init__(message, path=path, key=key)
+        self._errors = list(errors or ())
+
+    def errors(self) -> list[dict[str, Any]]:
+        """The pydantic error details behind this error: ``loc``, ``msg`` and ``type`` each.
+
+        Like pydantic's ``ValidationError.errors()``, without ``input``, ``ctx`` and
+        ``url``; a message written by a validator (which may quote the value) is withheld.
+        Empty when the rejection did not come from pydantic.
+        """
+        return [dict(detail) for detail in self._errors]
+
+
+# pydantic's own messages describe the expectation, never the input; these two carry the
+# message of a validator written by the user, which may quote the value.
+_SAFE_ERROR_TYPES = frozenset(typing.get_args(ErrorType)) - {"value_error", "assertion_error"}
+_WITHHELD = "(message withheld: it may contain the value)"
+
+
+def safe_errors(exc: BaseException) -> list[dict[str, Any]] | None:
+    """The details of a pydantic validation error without values, or ``None`` for others."""
+    errors = getattr(exc, "errors", None)
+    if not (type(exc).__module__.startswith("pydantic") and callable(errors)):
+        return None
+    details = errors(include_input=False, include_url=False, include_context=False)
+    return [
+        {
+            "loc": tuple(detail["loc"]),
+            "msg": detail["msg"] if detail["type"] in _SAFE_ERROR_TYPES else _WITHHELD,
+            "type": detail["type"],
+        }
+        for detail in details
+    ]
 
 
 def describe(exc: BaseException) -> str:
     """A one-line description of a foreign exception that is safe to log.
 
     pydantic's validation errors are described by location, message and type, without the
-    input they quote. Other exceptions by their type only: ``int("hunter2")`` says
-    ``'hunter2'`` in its message.
+    input they quote (see :func:`safe_errors`); pydantic-settings' errors by their message,
+    which names the field and the source, and the type of their cause. Other exceptions by
+    their type only: ``int("hunter2")`` says ``'hunter2'`` in its message.
     """
-    errors = getattr(exc, "errors", None)
-    if type(exc).__module__.startswith("pydantic") and callable(errors):
-        details = errors(include_input=False, include_url=False, include_context=False)
+    details = safe_errors(exc)
+    if details is not None:
         parts = [
             f"{'.'.join(str(p) for p in detail['loc']) or '(root)'}: {detail['msg']}"
             f" [type={detail['type']}]"
             for detail in details
         ]
         return f"{type(exc).__name__}: " + "; ".join(parts)
-    return f"{type(exc).__name__} (message withheld: it may contain the value)"
+    if type(exc).__module__.startswith("pydantic_settings"):
+        cause = exc.__cause__
+        return f"{exc}" + (f" ({type(cause).__name__})" if cause is not None else "")
+    return f"{type(exc).__name__} {_WITHHELD}"

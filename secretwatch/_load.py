@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from secretwatch._decoders import Decoders
-from secretwatch._errors import SecretWatchError, ValidationError, describe
+from secretwatch._errors import SecretWatchError, ValidationError, describe, safe_errors
 from secretwatch._snapshot import Snapshot
 
 __all__ = ["build_snapshot"]
@@ -41,7 +41,7 @@ def build_snapshot(
         raise
     except Exception as exc:
         message = f"{path} version rejected by validate: {describe(exc)}"
-        raise ValidationError(message, path=path) from None
+        raise ValidationError(message, path=path, errors=safe_errors(exc)) from None
     if verdict is False:
         raise ValidationError(f"{path} version rejected by validate (it returned False)", path=path)
     return candidate

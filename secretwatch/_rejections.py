@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import Any
 
 import structlog
 
@@ -37,7 +38,7 @@ def digest(files: dict[str, bytes]) -> str:
 class Rejections:
     """The rejection state of one watcher. Used under the watcher's load lock."""
 
-    def __init__(self, path: str, dispatcher: Dispatcher):
+    def __init__(self, path: str, dispatcher: Dispatcher[Any]):
         self._path = path
         self._dispatcher = dispatcher
         self.last_error: SecretWatchError | None = None
@@ -65,11 +66,11 @@ class Rejections:
         self._reported = about
         self.last_error = error
         if isinstance(error, VolumeNotFoundError):
-            _log.warning("secretwatch.missing", path=self._path, version=kept)
+            _log.warning("secretwatch.missing", path=error.path or self._path, version=kept)
         else:
             _log.warning(
                 "secretwatch.rejected",
-                path=self._path,
+                path=error.path or self._path,
                 key=error.key,
                 error=error.message,
                 error_type=type(error).__name__,

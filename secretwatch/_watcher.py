@@ -8,8 +8,6 @@ swapped by one attribute assignment.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 import os
 import threading
@@ -106,7 +104,7 @@ class SecretWatcher:
         self._state: _State = "new"
         self._monitor: Monitor | None = None
         self._loads = Lane("loads")
-        self._dispatcher = Dispatcher(self._path)
+        self._dispatcher: Dispatcher[Change] = Dispatcher(self._path)
         self._load_queued = False
         self._resync: Timer | None = None
         self._layout: Layout | None = None
@@ -284,19 +282,8 @@ class SecretWatcher:
             ...     async for change in secrets.changes(keys={"password"}):
             ...         print("new password, version", change.new.version)
         """
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Change | None] = asyncio.Queue()
-
-        def put(item: Change | None) -> None:
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        subscription = self._dispatcher.on_change(put, keys, on_close=lambda: put(None))
-        try:
-            while (change := await queue.get()) is not None:
-                yield change
-        finally:
-            subscription.cancel()
+        async for change in self._dispatcher.stream(keys):
+            yield change
 
     def reload(self) -> Snapshot:
         """Re-read the volume now, synchronously, and return the snapshot in force.

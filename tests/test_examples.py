@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -36,4 +38,45 @@ def test_print_changes(tmp_path: Path) -> None:
             assert process.wait(TIMEOUT) == 0
         finally:
             if process.poll() is None:  # a failed assertion: don't wait for it forever
+                process.kill()
+
+
+def service_key(clientid: str, **changes: object) -> str:
+    key: dict[str, object] = {
+        "clientid": clientid,
+        "clientsecret": "CANARY-secret",
+        "url": "https://tenant.authentication.example.com",
+        "serviceurls": {"AI_API_URL": "https://api.ai.example.com"},
+    }
+    return json.dumps({**key, **changes})
+
+
+def test_settings_service_key(tmp_path: Path) -> None:
+    """settings_service_key.py parses the key, follows a rotation and rejects a bad key."""
+    volume = AtomicVolume(tmp_path / "aicore-key")
+    volume.write({"service-key": service_key("client-1")})
+    command = [sys.executable, str(EXAMPLES / "settings_service_key.py"), str(volume.path)]
+    env = {**os.environ, "AICORE_RESOURCE_GROUP": "team-a"}
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline() == (
+                "loaded: client client-1 at https://api.ai.example.com/, token from "
+                "https://tenant.authentication.example.com/, resource group team-a\n"
+            )
+            volume.write({"service-key": service_key("client-2")})
+            assert process.stdout.readline().startswith("rotated: client client-2 at ")
+            volume.write({"service-key": service_key("client-3", url="CANARY-not-a-url")})
+            line = process.stdout.readline()
+            assert line.startswith("rejected: AICore settings from ")
+            assert "service-key.url: Input should be a valid URL" in line
+            assert "CANARY" not in line
+            volume.write({"service-key": service_key("client-4")})
+            assert process.stdout.readline().startswith("rotated: client client-4 at ")
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(TIMEOUT) == 0
+        finally:
+            if process.poll() is None:
                 process.kill()

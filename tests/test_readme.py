@@ -17,12 +17,16 @@ from .conftest import TIMEOUT
 README = Path(__file__).parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
 EXAMPLE_PATH = "/etc/my-generic-secret"
+SETTINGS_PATH = "/etc/db-secret"
 
 
 def run(block: str, volume: AtomicVolume) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "readme_example"}
-    code = compile(block.replace(EXAMPLE_PATH, str(volume.path)), str(README), "exec")
-    exec(code, namespace)
+    settings = AtomicVolume(volume.path.parent / "db-secret")
+    settings.write({"password": "p1"})
+    block = block.replace(EXAMPLE_PATH, str(volume.path))
+    block = block.replace(SETTINGS_PATH, str(settings.path))
+    exec(compile(block, str(README), "exec", dont_inherit=True), namespace)
     return namespace
 
 
@@ -37,6 +41,7 @@ def test_readme_has_examples() -> None:
     """The README shows several Python examples, and they use the documented path."""
     assert len(BLOCKS) >= 5
     assert sum(EXAMPLE_PATH in block for block in BLOCKS) >= 3
+    assert "watch_settings" in BLOCKS[0]  # the model-based usage comes first
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))

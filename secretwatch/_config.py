@@ -1,0 +1,76 @@
+"""Watch options as configuration: a pydantic-settings model read from ``SECRETWATCH_*``.
+
+Kubernetes manifests set environment variables, not arguments, so the sidecar (and any
+program that lets its manifest tune its watchers) reads its configuration from the
+environment with pydantic-settings. :class:`WatchConfig` holds a watcher's options;
+:data:`CommaList` is the type of a repeatable option, which a manifest writes as one value
+or a comma-separated list (``SECRETWATCH_WEBHOOK=http://a,http://b``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from secretwatch._watcher import (
+    DEFAULT_DEBOUNCE,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_RESYNC_INTERVAL,
+    WatchOptions,
+)
+
+__all__ = ["ENV_PREFIX", "CommaList", "WatchConfig"]
+
+ENV_PREFIX = "SECRETWATCH_"
+
+T = TypeVar("T")
+
+
+def _split_commas(value: Any) -> Any:
+    """``"a, b"`` -> ``["a", "b"]``; a list (from the command line) is left as it is."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CommaList = Annotated[list[T], NoDecode, BeforeValidator(_split_commas)]
+"""A list that an environment variable gives as one value or comma-separated values."""
+
+
+class WatchConfig(BaseSettings):
+    """A watcher's options, from ``SECRETWATCH_DEBOUNCE``, ``SECRETWATCH_POLLING``, ...
+
+    Example:
+        >>> config = WatchConfig()  # reads the environment
+        >>> watcher = SecretWatcher(path, **config.watch_options())  # doctest: +SKIP
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    debounce: float = Field(
+        DEFAULT_DEBOUNCE, ge=0, allow_inf_nan=False, description="seconds of quiet before a reload"
+    )
+    resync: float = Field(
+        DEFAULT_RESYNC_INTERVAL,
+        ge=0,
+        allow_inf_nan=False,
+        description="seconds between full re-reads that back up the events; 0 turns them off",
+    )
+    polling: bool = Field(False, description="poll instead of using inotify")
+    poll_interval: float = Field(
+        DEFAULT_POLL_INTERVAL, gt=0, allow_inf_nan=False, description="seconds between polls"
+    )
+    max_bytes: int = Field(DEFAULT_MAX_BYTES, gt=0, description="the largest file accepted")
+
+    def watch_options(self) -> WatchOptions:
+        """These options as keyword arguments of :class:`SecretWatcher` and :func:`watch`."""
+        return WatchOptions(
+            debounce=self.debounce,
+            resync_interval=self.resync or None,
+            polling=self.polling,
+            poll_interval=self.poll_interval,
+            max_bytes=self.max_bytes,
+        )

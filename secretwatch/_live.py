@@ -1,0 +1,376 @@
+"""LiveSettings: a pydantic-settings model that follows the rotation of its secrets directories.
+
+Two stages, each flowing one way. Every secrets directory is watched by a
+:class:`SecretWatcher`, which yields consistent versions of the volume's bytes. On every
+change of any directory the model is built again from the current version of each
+(:func:`build_model`: pydantic-settings' own sources and precedence, with the secrets read
+from the snapshots). A model that validates is swapped in by one attribute assignment and
+subscribers are called with ``(old, new)``; one that does not is rejected: the previous
+instance stays in force and :attr:`LiveSettings.last_error` says why.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import threading
+from collections.abc import AsyncGenerator, Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, Self, TypeAlias, TypeVar
+
+import structlog
+from pydantic_settings import BaseSettings
+
+from secretwatch._dispatch import Dispatcher, Subscription
+from secretwatch._errors import SecretWatchError
+from secretwatch._rejections import Rejections
+from secretwatch._snapshot import Change, Snapshot
+from secretwatch._sources import SOURCE_OPTIONS, build_model
+from secretwatch._watcher import SecretWatcher, WatchOptions
+
+__all__ = ["LiveSettings", "SecretsDir", "watch_settings"]
+
+_log = structlog.get_logger("secretwatch")
+
+M = TypeVar("M", bound=BaseSettings)
+
+SecretsDir: TypeAlias = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+"""A secrets directory, or several (a later one wins), as pydantic-settings takes them."""
+
+_SETTINGS_OPTIONS = frozenset(inspect.signature(BaseSettings.__init__).parameters)
+_NOT_FOR_SETTINGS = ("decoders", "validate")  # every key is text for the model, which validates
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class _Update(Generic[M]):
+    """One applied change of the settings, as delivered to subscribers."""
+
+    old: M
+    new: M
+    version: int
+    keys: frozenset[str]  # the fields whose values differ
+
+    def __repr__(self) -> str:  # logged when a callback fails: names only, never values
+        return (
+            f"SettingsChange(model={type(self.new).__name__}, version={self.version}, "
+            f"fields={sorted(self.keys)!r})"
+        )
+
+
+class LiveSettings(Generic[M]):
+    """A pydantic-settings model that is rebuilt, validated, whenever its secrets rotate.
+
+    Args:
+        model: a ``pydantic_settings.BaseSettings`` subclass.
+        secrets_dir: the secrets directory, or a list of them (a later one wins); by default
+            the model's own ``model_config["secrets_dir"]``. Each one is watched as a volume.
+        watch_options: options for the watchers of the directories (``debounce``,
+            ``polling``, ``resync_interval``, ``max_bytes``, ``required``, ...).
+        **model_kwargs: what you would pass to ``model(...)``: field values (they win over
+            every source, as always) and pydantic-settings' options such as ``_env_file``
+            or ``_env_prefix``.
+
+    The model is built exactly as ``model(**model_kwargs)`` builds it (init values >
+    environment > dotenv > secrets, or the order of its ``settings_customise_sources``),
+    except that the secret files are read from one consistent version of each volume. The
+    environment and dotenv file are read again at each rebuild; a rebuild follows a change
+    of a secrets directory (or :meth:`reload`).
+    """
+
+    def __init__(
+        self,
+        model: type[M],
+        *,
+        secrets_dir: SecretsDir | None = None,
+        watch_options: WatchOptions | None = None,
+        **model_kwargs: Any,
+    ):
+        if not (isinstance(model, type) and issubclass(model, BaseSettings)):
+            raise TypeError(f"model must be a pydantic-settings BaseSettings class, not {model!r}")
+        options: dict[str, Any] = dict(watch_options or {})
+        for name in _NOT_FOR_SETTINGS:
+            if name in options:
+                raise TypeError(f"watch_options can't set {name!r}: the settings model validates")
+        self._model = model
+        self._init_kwargs, self._options = _split_kwargs(model_kwargs)
+        self._dirs = _secrets_dirs(model, secrets_dir)
+        self._watchers = [
+            SecretWatcher(path, decoders={"*": "bytes"}, **options) for path in self._dirs
+        ]
+        self._dispatcher: Dispatcher[_Update[M]] = Dispatcher(self._dirs[0])
+        self._rejections = Rejections(self._dirs[0], self._dispatcher)
+        self._lock = threading.Lock()  # guards the state
+        self._build_lock = threading.Lock()  # one build at a time
+        self._changed = threading.Condition()  # notified on every swap and on stop
+        self._state: Literal["new", "running", "stopped"] = "new"
+        self._current: M | None = None
+        self._version = 0
+        self._built_from: tuple[int, ...] = ()  # the volume versions of the last build
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Load every secrets directory and build the model once, synchronously; then watch.
+
+        Raises:
+            VolumeNotFoundError: a directory does not exist (unless ``required=False`` was
+                given in ``watch_options``).
+            SecretWatchError: the first version can't be read, or the model built from it
+                is not valid (:class:`ValidationError`, with the fields and no values).
+            RuntimeError: it was stopped before (it runs once).
+        """
+        with self._lock:
+            if self._state == "running":
+                return self
+            if self._state == "stopped":
+                raise RuntimeError("a stopped LiveSettings cannot start again: create a new one")
+            self._state = "running"
+        try:
+            for watcher in self._watchers:
+                watcher.subscribe(self._volume_changed)
+                watcher.subscribe_errors(self._dispatcher.publish_error)
+                watcher.start()
+            with self._build_lock:
+                volumes = self._volumes()
+                self._built_from = _versions(volumes)
+                self._apply(self._build(volumes, self._dirs[0]))
+        except SecretWatchError as exc:
+            self.stop()
+            raise exc.with_traceback(None) from None  # those frames hold the secrets' bytes
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop watching. :attr:`current` stays readable. Safe to call more than once."""
+        with self._lock:
+            if self._state == "stopped":
+                return
+            self._state = "stopped"
+        for watcher in self._watchers:
+            watcher.stop()
+        self._dispatcher.close()
+        with self._changed:
+            self._changed.notify_all()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- reading ---------------------------------------------------------------------
+
+    @property
+    def current(self) -> M:
+        """The latest valid model instance. A lock-free read; the instance never changes.
+
+        Raises:
+            RuntimeError: nothing was loaded yet (:meth:`start` was not called).
+        """
+        current = self._current
+        if current is None:
+            raise RuntimeError("LiveSettings has not been started: call start() first")
+        return current
+
+    @property
+    def version(self) -> int:
+        """1 for the first instance, +1 for every applied change; 0 before :meth:`start`."""
+        return self._version
+
+    @property
+    def model(self) -> type[M]:
+        """The settings class."""
+        return self._model
+
+    @property
+    def secrets_dirs(self) -> tuple[str, ...]:
+        """The watched secrets directories, absolute, in precedence order (last wins)."""
+        return self._dirs
+
+    @property
+    def last_error(self) -> SecretWatchError | None:
+        """Why the secrets' current content is not in use, or ``None`` when it is.
+
+        A model that did not validate (a :class:`ValidationError`, whose ``errors()`` list
+        the fields), or a directory whose version could not be read.
+        """
+        error = self._rejections.last_error
+        for watcher in self._watchers:
+            error = error or watcher.last_error
+        return error
+
+    @property
+    def running(self) -> bool:
+        """Whether it is started and not stopped."""
+        return self._state == "running"
+
+    def __repr__(self) -> str:
+        return (
+            f"LiveSettings(model={self._model.__name__}, secrets_dir={list(self._dirs)!r}, "
+            f"version={self._version}, state={self._state!r})"
+        )
+
+    # -- following changes -----------------------------------------------------------
+
+    def subscribe(
+        self, callback: Callable[[M, M], object], *, fields: Collection[str] | None = None
+    ) -> Subscription[Any]:
+        """Call ``callback(old, new)`` after each applied change (only those of ``fields``).
+
+        Callbacks run on a secretwatch worker thread, one change at a time, in order. An
+        exception in a callback is logged and affects nothing else.
+        """
+        return self._dispatcher.on_change(
+            callback, fields, call=lambda update: callback(update.old, update.new)
+        )
+
+    def subscribe_errors(
+        self, callback: Callable[[SecretWatchError], object]
+    ) -> Subscription[SecretWatchError]:
+        """Call ``callback(error)`` when a version is rejected (model or volume)."""
+        return self._dispatcher.on_error(callback)
+
+    def wait_for_change(
+        self, timeout: float | None = None, *, since: int | None = None
+    ) -> M | None:
+        """Block until a change is applied; return the new instance, or ``None`` on timeout.
+
+        Waits for a :attr:`version` newer than ``since`` (default: the current one); pass
+        the version seen before rotating to not miss a change applied before the call.
+        Also returns ``None`` when stopped.
+        """
+        with self._changed:
+            version = self._version if since is None else since
+            self._changed.wait_for(
+                lambda: self._version > version or self._state == "stopped", timeout
+            )
+            return self._current if self._version > version else None
+
+    async def changes(self, *, fields: Collection[str] | None = None) -> AsyncGenerator[M, None]:
+        """Yield each new instance applied after iteration starts (asyncio), until stopped.
+
+        Example:
+            >>> async def follow(live):
+            ...     async for settings in live.changes(fields={"password"}):
+            ...         await reconnect(settings.password)
+        """
+        async for update in self._dispatcher.stream(fields):
+            yield update.new
+
+    def reload(self) -> M:
+        """Re-read every directory and rebuild the model now; return the instance in force.
+
+        Also picks up a changed environment or dotenv file. A model that is not valid is
+        rejected as for a rotation (:attr:`last_error`); this does not raise for it.
+        """
+        if self._state != "running":
+            raise RuntimeError(f"reload() needs a running LiveSettings (this one is {self._state})")
+        for watcher in self._watchers:
+            watcher.reload()
+        self._rebuild(self._dirs[0], forced=True)
+        return self.current
+
+    # -- the pipeline: volume change -> build -> swap -> notify ------------------------
+
+    def _volume_changed(self, change: Change) -> None:
+        self._rebuild(change.new.path)
+
+    def _volumes(self) -> list[Snapshot]:
+        return [watcher.snapshot for watcher in self._watchers]
+
+    def _rebuild(self, path: str, *, forced: bool = False) -> None:
+        with self._build_lock:
+            volumes = self._volumes()
+            versions = _versions(volumes)
+            if self._state != "running" or self._current is None:
+                return
+            if versions == self._built_from and not forced:
+                return  # an earlier build saw these versions already
+            self._built_from = versions
+            try:
+                candidate = self._build(volumes, path)
+            except SecretWatchError as exc:
+                self._rejections.reject(exc, repr(versions), kept=self._version)
+                return
+            if candidate == self._current:  # back to the content in force
+                self._rejections.clear(recovered=self._version)
+            elif self._state == "running":  # nothing is applied after stop()
+                self._apply(candidate)
+
+    def _build(self, volumes: list[Snapshot], path: str) -> M:
+        return build_model(self._model, volumes, self._init_kwargs, self._options, path=path)
+
+    def _apply(self, new: M) -> None:
+        with self._changed:
+            old = self._current
+            self._current = new
+            self._version += 1
+            version = self._version
+            self._changed.notify_all()
+        self._rejections.clear()
+        name = self._model.__name__
+        if old is None:
+            _log.info("secretwatch.settings_loaded", model=name, secrets_dir=self._dirs)
+            return
+        fields = frozenset(
+            field for field in type(new).model_fields if getattr(old, field) != getattr(new, field)
+        )
+        _log.info(
+            "secretwatch.settings_changed", model=name, version=version, fields=sorted(fields)
+        )
+        self._dispatcher.publish_change(_Update(old, new, version, fields))
+
+
+def watch_settings(
+    model: type[M],
+    *,
+    secrets_dir: SecretsDir | None = None,
+    watch_options: WatchOptions | None = None,
+    **model_kwargs: Any,
+) -> LiveSettings[M]:
+    """Build ``model`` from its secrets directories and keep it current; a started LiveSettings.
+
+    Example:
+        >>> live = secretwatch.watch_settings(Db)  # doctest: +SKIP
+        >>> live.current.password.get_secret_value()  # doctest: +SKIP
+    """
+    return LiveSettings(
+        model, secrets_dir=secrets_dir, watch_options=watch_options, **model_kwargs
+    ).start()
+
+
+def _versions(volumes: list[Snapshot]) -> tuple[int, ...]:
+    return tuple(volume.version for volume in volumes)
+
+
+def _secrets_dirs(model: type[BaseSettings], secrets_dir: SecretsDir | None) -> tuple[str, ...]:
+    value = secrets_dir if secrets_dir is not None else model.model_config.get("secrets_dir")
+    if value is None:
+        raise ValueError(
+            f"{model.__name__} has no secrets_dir: pass secrets_dir= or set "
+            "model_config['secrets_dir']"
+        )
+    paths = [value] if isinstance(value, str | os.PathLike) else list(value)
+    if not paths:
+        raise ValueError("secrets_dir must name at least one directory")
+    absolute = [os.path.abspath(os.path.expanduser(os.fspath(path))) for path in paths]
+    # a directory named twice counts where it is named last, as in pydantic-settings
+    return tuple(reversed(dict.fromkeys(reversed(absolute))))
+
+
+def _split_kwargs(model_kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Field values, and pydantic-settings' ``_options`` (without the underscore)."""
+    values: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    for name, value in model_kwargs.items():
+        if name not in _SETTINGS_OPTIONS:
+            values[name] = value
+        elif name == "_secrets_dir":
+            raise TypeError("pass the directories as secrets_dir= (without the underscore)")
+        elif name[1:] in SOURCE_OPTIONS:
+            options[name[1:]] = value
+        else:
+            raise TypeError(f"watch_settings does not support {name}: set it in model_config")
+    return values, options

@@ -1,0 +1,188 @@
+"""Building a pydantic-settings model from watched volumes, with pydantic-settings' own sources.
+
+A model is built exactly as ``Model(**values)`` would build it: the built-in init, environment
+and dotenv sources, the model's own ``settings_customise_sources`` hook and its precedence.
+The one difference is the secrets source: :class:`WatchedSecretsSource` takes each file's value
+from a secretwatch snapshot (one consistent version per volume) instead of reading the disk,
+with pydantic-settings' lookup rules (field name or alias, ``env_prefix``, case sensitivity,
+later directories winning, surrounding whitespace stripped, JSON for complex fields).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    InitSettingsSource,
+    SecretsSettingsSource,
+)
+from pydantic_settings.sources import DefaultSettingsSource
+
+from secretwatch._errors import (
+    DecodeError,
+    SecretWatchError,
+    ValidationError,
+    describe,
+    safe_errors,
+)
+from secretwatch._snapshot import Snapshot
+
+__all__ = ["SOURCE_OPTIONS", "WatchedSecretsSource", "build_model"]
+
+M = TypeVar("M", bound=BaseSettings)
+
+# The ``_name`` keyword options of ``BaseSettings.__init__`` that watch_settings accepts, and
+# the sources that take each one (as ``name``), as ``BaseSettings._settings_init_sources``
+# passes them.
+_ENV = {"env", "dotenv"}
+SOURCE_OPTIONS: dict[str, set[str]] = {
+    "case_sensitive": {"env", "dotenv", "secrets"},
+    "env_prefix": {"env", "dotenv", "secrets"},
+    "env_prefix_target": {"env", "dotenv", "secrets"},
+    "env_nested_delimiter": _ENV,
+    "env_nested_max_split": _ENV,
+    "env_ignore_empty": _ENV,
+    "env_parse_none_str": _ENV,
+    "env_parse_enums": _ENV,
+    "env_file": {"dotenv"},
+    "env_file_encoding": {"dotenv"},
+    "env_file_depth": {"dotenv"},
+    "nested_model_default_partial_update": {"init", "default"},
+}
+
+
+class WatchedSecretsSource(SecretsSettingsSource):
+    """pydantic-settings' secrets source, reading from snapshots instead of the disk.
+
+    ``volumes`` are the snapshots of the secrets directories, in the order given (a later
+    one wins). Its ``secrets_dir`` names the directories, for sources that wrap it.
+    """
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        volumes: Sequence[Snapshot],
+        *,
+        case_sensitive: bool | None = None,
+        env_prefix: str | None = None,
+        env_prefix_target: Any = None,
+    ):
+        super().__init__(
+            settings_cls,
+            secrets_dir=[volume.path for volume in volumes],
+            case_sensitive=case_sensitive,
+            env_prefix=env_prefix,
+            env_prefix_target=env_prefix_target,
+        )
+        self._volumes = tuple(volumes)
+        self._found: dict[str, tuple[str, str]] = {}  # field name or key -> (volume, key)
+
+    def __call__(self) -> dict[str, Any]:
+        # the base class of SecretsSettingsSource: every field, looked up by get_field_value
+        return super(SecretsSettingsSource, self).__call__()
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """The stripped text of the file for ``field`` in the last volume that has it."""
+        field_key, value_is_complex = field_name, False
+        for field_key, file_name, value_is_complex in self._extract_field_info(field, field_name):
+            for volume in reversed(self._volumes):
+                key = self._find_key(volume._raw, file_name)
+                if key is not None:
+                    self._found[field_name] = self._found[field_key] = (volume.path, key)
+                    return _text(volume, key).strip(), field_key, value_is_complex
+        return None, field_key, value_is_complex
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        """JSON for a complex field; a document that is not JSON names its key, not its text."""
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except json.JSONDecodeError as exc:
+            path, key = self._found[field_name]
+            message = (
+                f"{path}: key {key!r} is not valid JSON for the field {field_name!r} "
+                f"(line {exc.lineno}, column {exc.colno})"
+            )
+            raise DecodeError(message, path=path, key=key) from None
+
+    def located(self, field_key: str) -> tuple[str, str] | None:
+        """The volume and key that gave the value of a field, if one did."""
+        return self._found.get(field_key)
+
+    def _find_key(self, files: Mapping[str, bytes], name: str) -> str | None:
+        if name in files:
+            return name
+        if not self.case_sensitive:
+            folded = name.lower()
+            for key in sorted(files):  # a stable choice among keys that differ in case only
+                if key.lower() == folded:
+                    return key
+        return None
+
+    def __repr__(self) -> str:
+        return f"WatchedSecretsSource(secrets_dir={self.secrets_dir!r})"
+
+
+def _text(volume: Snapshot, key: str) -> str:
+    try:
+        return volume._raw[key].decode("utf-8")
+    except UnicodeDecodeError:
+        message = (
+            f"{volume.path}: key {key!r} is not valid UTF-8 text, so it can't fill a settings "
+            "field (declare the field as bytes-like content in a text encoding such as base64)"
+        )
+        raise DecodeError(message, path=volume.path, key=key) from None
+
+
+def build_model(
+    model: type[M],
+    volumes: Sequence[Snapshot],
+    init_kwargs: Mapping[str, Any],
+    options: Mapping[str, Any],
+    *,
+    path: str,
+) -> M:
+    """Build ``model`` from ``init_kwargs``, the environment, dotenv and ``volumes``.
+
+    ``options`` are ``BaseSettings.__init__``'s underscore options without the underscore
+    (``env_prefix``, ``env_file``, ...), each one a key of :data:`SOURCE_OPTIONS`. ``path``
+    is the volume an error is about when no key can be named.
+
+    Raises:
+        ValidationError: the values don't make a valid model; its ``errors()`` list the
+            fields, its ``key`` is the key that gave the first field in error, if any.
+        DecodeError: a key that fills a field is not UTF-8 text, or not the JSON a complex
+            field needs.
+    """
+
+    def given(source: str) -> dict[str, Any]:
+        return {name: value for name, value in options.items() if source in SOURCE_OPTIONS[name]}
+
+    values = dict(init_kwargs)
+    secrets = WatchedSecretsSource(model, volumes, **given("secrets"))
+    sources = model.settings_customise_sources(
+        model,
+        init_settings=InitSettingsSource(model, init_kwargs=values, **given("init")),
+        env_settings=EnvSettingsSource(model, **given("env")),
+        dotenv_settings=DotEnvSettingsSource(model, **given("dotenv")),
+        file_secret_settings=secrets,
+    )
+    defaults = DefaultSettingsSource(model, **given("default"))
+    try:
+        return model(_build_sources=((*sources, defaults), values))
+    except SecretWatchError:
+        raise
+    except Exception as exc:
+        if isinstance(exc.__cause__, SecretWatchError):  # raised in a source, wrapped by it
+            raise exc.__cause__ from None
+        errors = safe_errors(exc)
+        first = str(errors[0]["loc"][0]) if errors and errors[0]["loc"] else ""
+        path, key = secrets.located(first) or (path, None)
+        dirs = ", ".join(volume.path for volume in volumes)
+        message = f"{model.__name__} settings from {dirs} are not valid: {describe(exc)}"
+        raise ValidationError(message, path=path, key=key, errors=errors) from None
