@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
+import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -496,3 +497,52 @@ def test_a_directory_named_twice_counts_where_named_last(tmp_path: Path) -> None
     assert live.secrets_dirs == (str(second.path), str(first.path))
     with live:
         assert live.current.password.get_secret_value() == "a"
+
+
+def test_a_missing_directory_is_read_when_it_appears(tmp_path: Path) -> None:
+    """With ``required=False`` a directory that is not there yet counts once it appears."""
+    base = AtomicVolume(tmp_path / "base")
+    base.write({"password": "base"})
+    later = AtomicVolume(tmp_path / "later")
+    options: secretwatch.WatchOptions = {"debounce": 0, "required": False}
+    dirs = [base.path, later.path]
+    with secretwatch.watch_settings(Db, secrets_dir=dirs, watch_options=options) as live:
+        pairs = Pairs(live)
+        assert live.current.password.get_secret_value() == "base"
+        assert isinstance(live.last_error, secretwatch.VolumeNotFoundError)
+        later.write({"password": "later"})
+        _, new = pairs.next()
+        assert new.password.get_secret_value() == "later"
+        assert live.last_error is None
+
+
+def test_concurrent_rotations_of_several_directories_converge(tmp_path: Path) -> None:
+    """Two directories rotated at once from two threads: the last build sees both."""
+    first = AtomicVolume(tmp_path / "first")
+    second = AtomicVolume(tmp_path / "second")
+    first.write({"password": "p-0"})
+    second.write({"port": "1000"})
+    rounds = 50
+    with secretwatch.watch_settings(
+        Db, secrets_dir=[first.path, second.path], watch_options=FAST
+    ) as live:
+        writers = [
+            threading.Thread(
+                target=lambda: [first.write({"password": f"p-{i}"}) for i in range(rounds)]
+            ),
+            threading.Thread(
+                target=lambda: [second.write({"port": str(1000 + i)}) for i in range(rounds)]
+            ),
+        ]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(TIMEOUT)
+        last = (f"p-{rounds - 1}", 1000 + rounds - 1)
+        while True:
+            seen = live.version
+            current = live.current
+            if (current.password.get_secret_value(), current.port) == last:
+                break
+            assert live.wait_for_change(TIMEOUT, since=seen) is not None, "did not converge"
+        assert live.last_error is None
