@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import os
 import typing
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic_core import PydanticKnownError
 from pydantic_core.core_schema import ErrorType
 
 __all__ = [
@@ -36,7 +37,10 @@ __all__ = [
     "VolumeNotFoundError",
     "describe",
     "safe_errors",
+    "scrub",
 ]
+
+E = TypeVar("E", bound=BaseException)
 
 
 class SecretWatchError(Exception):
@@ -120,32 +124,85 @@ class ValidationError(SecretWatchError):
         """The pydantic error details behind this error: ``loc``, ``msg`` and ``type`` each.
 
         Like pydantic's ``ValidationError.errors()``, without ``input``, ``ctx`` and
-        ``url``; a message written by a validator (which may quote the value) is withheld.
+        ``url``. A message that may quote the value (one written by a validator, or one
+        pydantic builds from the input, as for a bad UUID) is withheld. ``loc`` names
+        fields and list indexes, and the keys of JSON objects (they are not withheld).
         Empty when the rejection did not come from pydantic.
         """
         return [dict(detail) for detail in self._errors]
 
 
-# pydantic's own messages describe the expectation, never the input; these two carry the
-# message of a validator written by the user, which may quote the value.
-_SAFE_ERROR_TYPES = frozenset(typing.get_args(ErrorType)) - {"value_error", "assertion_error"}
+# pydantic-core renders its own messages from a template and a context. The context of
+# these types comes from the input (a tag, a character, a foreign exception's message) or
+# is a validator's own message: their messages are withheld. The others' contexts come
+# from the schema (a limit, a pattern, the expected values) or from a parser's fixed
+# description of what is wrong (where in a JSON document, which part of a date).
+_INPUT_IN_MESSAGE = frozenset(
+    {
+        "assertion_error",
+        "bytes_invalid_encoding",
+        "datetime_object_invalid",
+        "get_attribute_error",
+        "iteration_error",
+        "mapping_type",
+        "no_such_attribute",
+        "timezone_offset",
+        "union_tag_invalid",
+        "uuid_parsing",
+        "value_error",
+    }
+)
+_KNOWN_TYPES = frozenset(typing.get_args(ErrorType)) - _INPUT_IN_MESSAGE
 _WITHHELD = "(message withheld: it may contain the value)"
 
 
+def _own_message(detail: Any) -> bool:
+    """Whether a detail's message is pydantic's own rendering of a type known to be safe.
+
+    A ``PydanticCustomError`` may borrow a known type's name with a message of its own.
+    """
+    if detail["type"] not in _KNOWN_TYPES:
+        return False
+    try:
+        rendered = PydanticKnownError(detail["type"], detail.get("ctx")).message()
+    except Exception:  # a context that does not fit the type: not pydantic's own
+        return False
+    return bool(rendered == detail["msg"])
+
+
 def safe_errors(exc: BaseException) -> list[dict[str, Any]] | None:
-    """The details of a pydantic validation error without values, or ``None`` for others."""
+    """The details of a pydantic validation error without values, or ``None`` for others.
+
+    Each detail keeps ``loc`` and ``type``, and ``msg`` when it is pydantic's own message
+    for a type whose message never quotes the input; ``input``, ``ctx`` and ``url`` go.
+    """
     errors = getattr(exc, "errors", None)
     if not (type(exc).__module__.startswith("pydantic") and callable(errors)):
         return None
-    details = errors(include_input=False, include_url=False, include_context=False)
+    details = errors(include_input=False, include_url=False, include_context=True)
     return [
         {
             "loc": tuple(detail["loc"]),
-            "msg": detail["msg"] if detail["type"] in _SAFE_ERROR_TYPES else _WITHHELD,
+            "msg": detail["msg"] if _own_message(detail) else _WITHHELD,
             "type": detail["type"],
         }
         for detail in details
     ]
+
+
+def scrub(error: E) -> E:
+    """``error`` without its traceback and without the exceptions it was raised during.
+
+    Errors are raised inside ``except`` blocks whose exceptions (and the frames' locals in
+    tracebacks) hold the volume's bytes: a ``JSONDecodeError`` keeps the whole document.
+    ``raise ... from None`` only hides ``__context__`` from the printed traceback; an error
+    that is kept (``last_error``) or handed out must not carry it at all.
+    """
+    error.__traceback__ = None
+    error.__cause__ = None
+    error.__context__ = None
+    error.__suppress_context__ = True
+    return error
 
 
 def describe(exc: BaseException) -> str:

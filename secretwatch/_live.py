@@ -22,7 +22,7 @@ import structlog
 from pydantic_settings import BaseSettings
 
 from secretwatch._dispatch import Dispatcher, Subscription
-from secretwatch._errors import SecretWatchError
+from secretwatch._errors import SecretWatchError, scrub
 from secretwatch._rejections import Rejections
 from secretwatch._snapshot import Change, Snapshot
 from secretwatch._sources import SOURCE_OPTIONS, build_model
@@ -37,7 +37,10 @@ M = TypeVar("M", bound=BaseSettings)
 SecretsDir: TypeAlias = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 """A secrets directory, or several (a later one wins), as pydantic-settings takes them."""
 
-_SETTINGS_OPTIONS = frozenset(inspect.signature(BaseSettings.__init__).parameters)
+_SETTINGS_OPTIONS = frozenset(  # BaseSettings.__init__'s own options: _env_file, ...
+    name for name in inspect.signature(BaseSettings.__init__).parameters if name.startswith("_")
+)
+_CLI_CONFIG = ("cli_parse_args", "cli_settings_source")
 _NOT_FOR_SETTINGS = ("decoders", "validate")  # every key is text for the model, which validates
 
 
@@ -87,6 +90,13 @@ class LiveSettings(Generic[M]):
     ):
         if not (isinstance(model, type) and issubclass(model, BaseSettings)):
             raise TypeError(f"model must be a pydantic-settings BaseSettings class, not {model!r}")
+        for name in _CLI_CONFIG:
+            if model.model_config.get(name) not in (None, False):
+                raise TypeError(
+                    f"{model.__name__} sets {name}: watch_settings does not parse the command "
+                    "line; parse it once and pass the values as keyword arguments (they win "
+                    "over every other source, as command-line values do)"
+                )
         options: dict[str, Any] = dict(watch_options or {})
         for name in _NOT_FOR_SETTINGS:
             if name in options:
@@ -136,7 +146,7 @@ class LiveSettings(Generic[M]):
                 self._apply(self._build(volumes, self._dirs[0]))
         except SecretWatchError as exc:
             self.stop()
-            raise exc.with_traceback(None) from None  # those frames hold the secrets' bytes
+            raise scrub(exc)  # noqa: B904 (the frames and exceptions below hold the secrets)
         except BaseException:
             self.stop()
             raise
@@ -219,11 +229,13 @@ class LiveSettings(Generic[M]):
     ) -> Subscription[Any]:
         """Call ``callback(old, new)`` after each applied change (only those of ``fields``).
 
-        Callbacks run on a secretwatch worker thread, one change at a time, in order. An
-        exception in a callback is logged and affects nothing else.
+        ``fields`` are names of the model's fields (not file names or aliases); a change
+        of a nested model's content is a change of its field. Callbacks run on a
+        secretwatch worker thread, one change at a time, in order. An exception in a
+        callback is logged and affects nothing else.
         """
         return self._dispatcher.on_change(
-            callback, fields, call=lambda update: callback(update.old, update.new)
+            callback, self._fields(fields), call=lambda update: callback(update.old, update.new)
         )
 
     def subscribe_errors(
@@ -256,7 +268,7 @@ class LiveSettings(Generic[M]):
             ...     async for settings in live.changes(fields={"password"}):
             ...         await reconnect(settings.password)
         """
-        async for update in self._dispatcher.stream(fields):
+        async for update in self._dispatcher.stream(self._fields(fields)):
             yield update.new
 
     def reload(self) -> M:
@@ -271,6 +283,17 @@ class LiveSettings(Generic[M]):
             watcher.reload()
         self._rebuild(self._dirs[0], forced=True)
         return self.current
+
+    def _fields(self, fields: Collection[str] | None) -> Collection[str] | None:
+        if fields is None:
+            return None
+        if isinstance(fields, str):
+            raise TypeError("fields must be a collection of field names, not one string")
+        unknown = set(fields) - set(self._model.model_fields)
+        if unknown:
+            known = ", ".join(sorted(self._model.model_fields))
+            raise ValueError(f"{self._model.__name__} has no field {sorted(unknown)}: {known}")
+        return fields
 
     # -- the pipeline: volume change -> build -> swap -> notify ------------------------
 
@@ -288,23 +311,28 @@ class LiveSettings(Generic[M]):
                 return
             if versions == self._built_from and not forced:
                 return  # an earlier build saw these versions already
-            self._built_from = versions
             try:
                 candidate = self._build(volumes, path)
             except SecretWatchError as exc:
-                self._rejections.reject(exc, repr(versions), kept=self._version)
+                self._built_from = versions
+                # the same versions and the same reason: reported already (a forced rebuild
+                # may fail for another reason, from the environment)
+                self._rejections.reject(exc, f"{versions}: {exc.message}", kept=self._version)
                 return
-            if candidate == self._current:  # back to the content in force
+            self._built_from = versions
+            if _equal(candidate, self._current):  # back to the content in force
                 self._rejections.clear(recovered=self._version)
-            elif self._state == "running":  # nothing is applied after stop()
+            else:
                 self._apply(candidate)
 
     def _build(self, volumes: list[Snapshot], path: str) -> M:
         return build_model(self._model, volumes, self._init_kwargs, self._options, path=path)
 
     def _apply(self, new: M) -> None:
-        with self._changed:
+        with self._lock, self._changed:
             old = self._current
+            if old is not None and self._state != "running":
+                return  # nothing is applied after stop()
             self._current = new
             self._version += 1
             version = self._version
@@ -315,7 +343,9 @@ class LiveSettings(Generic[M]):
             _log.info("secretwatch.settings_loaded", model=name, secrets_dir=self._dirs)
             return
         fields = frozenset(
-            field for field in type(new).model_fields if getattr(old, field) != getattr(new, field)
+            field
+            for field in type(new).model_fields
+            if not _equal(getattr(old, field), getattr(new, field))
         )
         _log.info(
             "secretwatch.settings_changed", model=name, version=version, fields=sorted(fields)
@@ -339,6 +369,13 @@ def watch_settings(
     return LiveSettings(
         model, secrets_dir=secrets_dir, watch_options=watch_options, **model_kwargs
     ).start()
+
+
+def _equal(new: object, old: object) -> bool:
+    try:
+        return bool(new == old)
+    except Exception:  # a field type whose comparison fails: take it as a change
+        return False
 
 
 def _versions(volumes: list[Snapshot]) -> tuple[int, ...]:
@@ -371,6 +408,11 @@ def _split_kwargs(model_kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[st
             raise TypeError("pass the directories as secrets_dir= (without the underscore)")
         elif name[1:] in SOURCE_OPTIONS:
             options[name[1:]] = value
+        elif name.startswith("_cli"):
+            raise TypeError(
+                f"watch_settings does not parse the command line ({name}): parse it once and "
+                "pass the values as keyword arguments"
+            )
         else:
-            raise TypeError(f"watch_settings does not support {name}: set it in model_config")
+            raise TypeError(f"watch_settings does not support {name}")
     return values, options

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from secretwatch._dispatch import Dispatcher
-from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError
+from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError, scrub
 
 __all__ = ["STUCK_AFTER", "Rejections", "digest"]
 
@@ -64,7 +64,7 @@ class Rejections:
         if about == self._reported:
             return
         self._reported = about
-        self.last_error = error
+        self.last_error = error = scrub(error)  # kept and handed out: no frames, no context
         if isinstance(error, VolumeNotFoundError):
             _log.warning("secretwatch.missing", path=error.path or self._path, version=kept)
         else:

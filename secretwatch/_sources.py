@@ -82,10 +82,15 @@ class WatchedSecretsSource(SecretsSettingsSource):
         )
         self._volumes = tuple(volumes)
         self._found: dict[str, tuple[str, str]] = {}  # field name or key -> (volume, key)
+        self._shadowed: set[str] = set()
 
     def __call__(self) -> dict[str, Any]:
         # the base class of SecretsSettingsSource: every field, looked up by get_field_value
-        return super(SecretsSettingsSource, self).__call__()
+        data = super(SecretsSettingsSource, self).__call__()
+        # fields that a source of higher priority gave (init, environment, ...) win: their
+        # values don't come from these files
+        self._shadowed = set(self.current_state)
+        return data
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         """The stripped text of the file for ``field`` in the last volume that has it."""
@@ -112,7 +117,7 @@ class WatchedSecretsSource(SecretsSettingsSource):
 
     def located(self, field_key: str) -> tuple[str, str] | None:
         """The volume and key that gave the value of a field, if one did."""
-        return self._found.get(field_key)
+        return None if field_key in self._shadowed else self._found.get(field_key)
 
     def _find_key(self, files: Mapping[str, bytes], name: str) -> str | None:
         if name in files:

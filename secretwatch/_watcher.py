@@ -19,7 +19,7 @@ import structlog
 from secretwatch._debounce import Debouncer
 from secretwatch._decoders import Decoders, DecoderSpec
 from secretwatch._dispatch import Dispatcher, Subscription
-from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError
+from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError, scrub
 from secretwatch._load import build_snapshot
 from secretwatch._monitor import Monitor
 from secretwatch._rejections import Rejections, digest
@@ -140,8 +140,9 @@ class SecretWatcher:
             self._load(first=True)
         except SecretWatchError as exc:
             self.stop()
-            # without the frames below start(): their locals hold the volume's raw bytes
-            raise exc.with_traceback(None) from exc.__cause__
+            # without the frames below start() (their locals hold the volume's bytes) and
+            # without the exceptions it was raised during (which may quote them)
+            raise scrub(exc)  # noqa: B904 (chaining is what scrub removes)
         except BaseException:
             self.stop()
             raise

@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 import traceback
 from pathlib import Path
+from typing import Annotated, Literal
+from uuid import UUID
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
 from structlog.testing import LogCapture
 
 import secretwatch
+from secretwatch._errors import describe, safe_errors
 from secretwatch.testing import AtomicVolume
 
 from .conftest import Recorder, events
@@ -84,3 +89,47 @@ def test_too_large_value_is_not_quoted(tmp_path: Path) -> None:
     with pytest.raises(secretwatch.TooLargeError) as info:
         secretwatch.watch(vol.path, max_bytes=10)
     assert CANARY not in rendered(info.value)
+
+
+def test_pydantic_messages_that_quote_the_input_are_withheld() -> None:
+    """Only pydantic's own messages for types that never quote the input are kept."""
+
+    class A(BaseModel):
+        kind: Literal["a"]
+
+    class B(BaseModel):
+        kind: Literal["b"]
+
+    class Model(BaseModel):
+        port: int = Field(gt=0)
+        id: UUID
+        choice: Annotated[A | B, Field(discriminator="kind")]
+        borrowed: str
+
+        @field_validator("borrowed")
+        @classmethod
+        def custom(cls, value: str) -> str:
+            raise PydanticCustomError("string_type", "bad value {v}", {"v": value})
+
+    with pytest.raises(PydanticValidationError) as info:
+        Model(port=0, id=CANARY, choice={"kind": CANARY}, borrowed=CANARY)  # type: ignore[arg-type]
+    details = {detail["loc"][0]: detail for detail in safe_errors(info.value) or []}
+    assert details["port"]["msg"] == "Input should be greater than 0"
+    for field in ("id", "choice", "borrowed"):
+        assert "withheld" in details[field]["msg"]
+    assert CANARY not in repr(details) + describe(info.value)
+
+
+def test_kept_errors_hold_no_context(tmp_path: Path) -> None:
+    """last_error keeps no traceback and no exception it was raised during (a
+    JSONDecodeError holds the whole document in its ``doc``)."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"config.json": "{}"})
+    with secretwatch.watch(vol.path, decoders={"*.json": "json"}, debounce=0) as secrets:
+        recorder = Recorder(secrets)
+        vol.write({"config.json": '{"k": "' + CANARY})
+        error = recorder.error()
+    assert secrets.last_error is error
+    assert (error.__traceback__, error.__context__, error.__cause__) == (None, None, None)
+    report = traceback.TracebackException.from_exception(error, capture_locals=True)
+    assert CANARY not in "".join(report.format())

@@ -546,3 +546,112 @@ def test_concurrent_rotations_of_several_directories_converge(tmp_path: Path) ->
                 break
             assert live.wait_for_change(TIMEOUT, since=seen) is not None, "did not converge"
         assert live.last_error is None
+
+
+def locals_and_context(error: BaseException) -> str:
+    """What an error reporter that records locals and chained exceptions would see."""
+    report = traceback.TracebackException.from_exception(error, capture_locals=True)
+    return "".join(report.format()) + repr(error.__context__) + repr(error.__cause__)
+
+
+def test_kept_and_raised_errors_carry_no_context_or_frames(tmp_path: Path) -> None:
+    """An error kept in last_error, or raised by start(), holds no exception or frame
+    whose data quotes the value (a JSONDecodeError keeps the whole document)."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"service_key": '{"clientsecret": "' + CANARY, "token": "t"})
+    with pytest.raises(secretwatch.DecodeError) as info:
+        secretwatch.watch_settings(WithKey, secrets_dir=vol.path)
+    assert info.value.__context__ is None
+    assert CANARY not in locals_and_context(info.value)
+
+    key = {"clientid": "id", "clientsecret": "s", "url": "u"}
+    vol.write({"service_key": json.dumps(key), "token": "t"})
+    with secretwatch.watch_settings(WithKey, secrets_dir=vol.path, watch_options=FAST) as live:
+        pairs = Pairs(live)
+        for bad in [
+            {"service_key": '{"clientsecret": "' + CANARY, "token": "t"},  # bad JSON
+            {"service_key": json.dumps({**key, "url": [CANARY]}), "token": "t"},  # wrong type
+        ]:
+            vol.write(bad)
+            error = pairs.error()
+            assert live.last_error is error
+            assert error.__traceback__ is None
+            assert error.__context__ is None
+            assert CANARY not in locals_and_context(error)
+
+
+def test_an_error_from_the_environment_names_no_secret_key(
+    live: secretwatch.LiveSettings[Db], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment wins over the ``port`` file: a bad PORT is not blamed on the file."""
+    pairs = Pairs(live)
+    monkeypatch.setenv("PORT", "not-a-number")
+    live.reload()
+    error = pairs.error()
+    assert isinstance(error, secretwatch.ValidationError)
+    assert error.key is None
+    assert [e["loc"] for e in error.errors()] == [("port",)]
+    monkeypatch.delenv("PORT")
+    assert live.reload().port == 5432  # the file's value again
+    assert live.last_error is None
+
+
+class Tuned(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TUNED_")
+    password: SecretStr
+    port: int = 1
+    retries: int = 1
+
+
+def test_a_new_reason_for_the_same_versions_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, logs: LogCapture
+) -> None:
+    """reload() after another bad environment change reports the new reason."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"tuned_password": "p"})
+    with secretwatch.watch_settings(Tuned, secrets_dir=vol.path) as live:
+        pairs = Pairs(live)
+        monkeypatch.setenv("TUNED_PORT", "x")
+        live.reload()
+        first = pairs.error()
+        monkeypatch.delenv("TUNED_PORT")
+        monkeypatch.setenv("TUNED_RETRIES", "x")
+        live.reload()  # the same volume version, another reason
+        second = pairs.error()
+    assert isinstance(first, secretwatch.ValidationError)
+    assert isinstance(second, secretwatch.ValidationError)
+    assert [e["loc"] for e in first.errors()] == [("port",)]
+    assert [e["loc"] for e in second.errors()] == [("retries",)]
+    assert live.last_error is second
+    assert len(events(logs, "secretwatch.rejected")) == 2
+
+
+def test_command_line_models_are_refused(db_volume: AtomicVolume) -> None:
+    """A model that parses the command line would silently lose it: refused, with advice."""
+
+    class Tool(BaseSettings):
+        model_config = SettingsConfigDict(cli_parse_args=True)
+        password: SecretStr
+
+    with pytest.raises(TypeError, match="pass the values as keyword arguments"):
+        secretwatch.watch_settings(Tool, secrets_dir=db_volume.path)
+
+
+def test_a_field_named_like_a_constructor_parameter(tmp_path: Path) -> None:
+    """Only ``_options`` are pydantic-settings' options; ``values`` is a field like any."""
+
+    class Odd(BaseSettings):
+        values: int
+        password: SecretStr
+
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"password": "p"})
+    with secretwatch.watch_settings(Odd, secrets_dir=vol.path, values=3) as live:
+        assert live.current.values == 3
+
+
+def test_fields_must_name_fields(live: secretwatch.LiveSettings[Db]) -> None:
+    with pytest.raises(ValueError, match=r"Db has no field \['pasword'\]: password, port, user"):
+        live.subscribe(print, fields={"pasword"})
+    with pytest.raises(TypeError, match="not one string"):
+        live.subscribe(print, fields="password")
