@@ -16,6 +16,7 @@ from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent, Inotify
 import secretwatch
 import secretwatch._inotify as inotify_module
 from secretwatch._inotify import InotifySource, _DirWatch, inotify
+from secretwatch._runtime import CALLBACK_WORKERS, LOAD_WORKERS
 from secretwatch.testing import AtomicVolume
 
 from .conftest import TIMEOUT, Recorder, events
@@ -162,7 +163,14 @@ def test_threads_and_inotify_instances_do_not_grow_with_watchers(tmp_path: Path)
             assert snapshot is not None
             assert snapshot["token"] == "2"
         assert inotify_instances() == instances_before
-        assert threading.active_count() - threads_before <= 4
+        # workers come and go with the work, within the pools' fixed sizes; no other
+        # thread is started for a watcher
+        names = [thread.name for thread in threading.enumerate()]
+        loads = sum(name.startswith("secretwatch-load-") for name in names)
+        callbacks = sum(name.startswith("secretwatch-callback-") for name in names)
+        assert loads <= LOAD_WORKERS
+        assert callbacks <= CALLBACK_WORKERS
+        assert len(names) - loads - callbacks <= threads_before
     finally:
         for watcher in watchers:
             watcher.stop()
