@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 
-from secretwatch._errors import SecretWatchError
+from secretwatch._errors import SecretWatchError, frames
 from secretwatch._runtime import Lane
 
 __all__ = ["Dispatcher", "Subscription"]
@@ -176,10 +176,14 @@ class Dispatcher(Generic[C]):
                 continue
             try:
                 subscription._call(event)
-            except BaseException:  # even sys.exit() in a callback is only logged
-                _log.exception(
+            except BaseException as exc:  # even sys.exit() in a callback is only logged
+                # where it failed, without the message or the frames' locals: a callback
+                # holds values (a renderer of tracebacks may show locals)
+                _log.error(
                     "secretwatch.callback_failed",
                     path=self._path,
                     callback=getattr(subscription.callback, "__qualname__", "?"),
                     about=repr(event),
+                    error_type=type(exc).__name__,
+                    frames=frames(exc),
                 )

@@ -21,7 +21,10 @@ exceptions (``RuntimeError``, ``ValueError``, ``TypeError``), not these.
 from __future__ import annotations
 
 import os
+import traceback
 import typing
+from collections.abc import Collection
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic_core import PydanticKnownError
@@ -36,6 +39,7 @@ __all__ = [
     "ValidationError",
     "VolumeNotFoundError",
     "describe",
+    "frames",
     "safe_errors",
     "scrub",
 ]
@@ -153,40 +157,92 @@ _INPUT_IN_MESSAGE = frozenset(
     }
 )
 _KNOWN_TYPES = frozenset(typing.get_args(ErrorType)) - _INPUT_IN_MESSAGE
+# types whose context holds text from the schema (a pattern, the expected values, a class
+# name). Other types' contexts are numbers (limits), or a parser's description of what is
+# wrong, which is kept only when it does not quote the input: a validator may raise any
+# type with a context made from the input
+_SCHEMA_TEXT = frozenset(
+    {
+        "dataclass_exact_type",
+        "dataclass_type",
+        "enum",
+        "is_instance_of",
+        "is_subclass_of",
+        "literal_error",
+        "model_type",
+        "string_pattern_mismatch",
+        "union_tag_not_found",
+        "url_scheme",
+    }
+)
 _WITHHELD = "(message withheld: it may contain the value)"
 
 
 def _own_message(detail: Any) -> bool:
-    """Whether a detail's message is pydantic's own rendering of a type known to be safe.
+    """Whether a detail's message is pydantic's own rendering, from nothing of the input.
 
-    A ``PydanticCustomError`` may borrow a known type's name with a message of its own.
+    A validator can raise any type with a message or context of its own: the message is
+    kept only when pydantic-core renders exactly it from the type and a context of limits
+    (or of schema text, for the types that have it). The input's length counts as input.
     """
-    if detail["type"] not in _KNOWN_TYPES:
+    kind, context, message = detail["type"], detail.get("ctx") or {}, detail["msg"]
+    if kind not in _KNOWN_TYPES or "actual_length" in context:
         return False
     try:
-        rendered = PydanticKnownError(detail["type"], detail.get("ctx")).message()
+        if PydanticKnownError(kind, context or None).message() != message:
+            return False  # a message of the validator's own
     except Exception:  # a context that does not fit the type: not pydantic's own
         return False
-    return bool(rendered == detail["msg"])
+    numbers = all(
+        isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+        for value in context.values()
+    )
+    if numbers or kind in _SCHEMA_TEXT:
+        return True
+    # a parser's description of the problem ("relative URL without a base", "EOF while
+    # parsing an object at line 1 column 9"), unless it quotes the input
+    value = detail.get("input")
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return isinstance(value, str) and value.strip() not in message
 
 
-def safe_errors(exc: BaseException) -> list[dict[str, Any]] | None:
+def safe_errors(
+    exc: BaseException, names: Collection[str] | None = None
+) -> list[dict[str, Any]] | None:
     """The details of a pydantic validation error without values, or ``None`` for others.
 
     Each detail keeps ``loc`` and ``type``, and ``msg`` when it is pydantic's own message
     for a type whose message never quotes the input; ``input``, ``ctx`` and ``url`` go.
+    With ``names`` (the field names and aliases of the model), a ``loc`` element that is
+    none of them nor a list index (a key of a JSON object, which may be secret) is ``*``.
     """
     errors = getattr(exc, "errors", None)
     if not (type(exc).__module__.startswith("pydantic") and callable(errors)):
         return None
-    details = errors(include_input=False, include_url=False, include_context=True)
+    details = errors(include_url=False, include_context=True)  # input and context: to check
     return [
         {
-            "loc": tuple(detail["loc"]),
+            "loc": tuple(
+                part if names is None or isinstance(part, int) or part in names else "*"
+                for part in detail["loc"]
+            ),
             "msg": detail["msg"] if _own_message(detail) else _WITHHELD,
             "type": detail["type"],
         }
         for detail in details
+    ]
+
+
+def frames(exc: BaseException) -> list[str]:
+    """Where ``exc`` was raised, as ``file:line in function`` lines: no message, no locals.
+
+    For logging an exception from code that holds values (a callback, a validator): a
+    traceback renderer may show the frames' locals, and messages may quote values.
+    """
+    return [
+        f"{frame.filename}:{frame.lineno} in {frame.name}"
+        for frame in traceback.extract_tb(exc.__traceback__)
     ]
 
 
@@ -205,7 +261,7 @@ def scrub(error: E) -> E:
     return error
 
 
-def describe(exc: BaseException) -> str:
+def describe(exc: BaseException, names: Collection[str] | None = None) -> str:
     """A one-line description of a foreign exception that is safe to log.
 
     pydantic's validation errors are described by location, message and type, without the
@@ -213,7 +269,7 @@ def describe(exc: BaseException) -> str:
     which names the field and the source, and the type of their cause. Other exceptions by
     their type only: ``int("hunter2")`` says ``'hunter2'`` in its message.
     """
-    details = safe_errors(exc)
+    details = safe_errors(exc, names)
     if details is not None:
         parts = [
             f"{'.'.join(str(p) for p in detail['loc']) or '(root)'}: {detail['msg']}"

@@ -34,14 +34,17 @@ def build_snapshot(
     candidate = Snapshot(values, version=version, path=path, raw=files)
     if validate is None:
         return candidate
+    failure: BaseException | None = None
     try:
         verdict = validate(candidate)
     except SecretWatchError as exc:  # the validator's own message, meant to be read
         exc.path = exc.path or path
         raise
-    except Exception as exc:
-        message = f"{path} version rejected by validate: {describe(exc)}"
-        raise ValidationError(message, path=path, errors=safe_errors(exc)) from None
+    except (Exception, SystemExit) as exc:  # sys.exit() in a validator rejects too
+        failure = exc
+    if failure is not None:  # raised outside the handler: it is not the error's context
+        message = f"{path} version rejected by validate: {describe(failure)}"
+        raise ValidationError(message, path=path, errors=safe_errors(failure))
     if verdict is False:
         raise ValidationError(f"{path} version rejected by validate (it returned False)", path=path)
     return candidate

@@ -27,6 +27,8 @@ from typing import Literal
 
 import structlog
 
+from secretwatch._errors import frames
+
 __all__ = ["CALLBACK_WORKERS", "LOAD_WORKERS", "WORKER_IDLE_TIMEOUT", "Lane", "Timer", "runtime"]
 
 LOAD_WORKERS = 8  # volumes read at once, across all watchers
@@ -181,8 +183,13 @@ class Lane:
 def _call(fn: Callable[[], object]) -> None:
     try:
         fn()
-    except BaseException:  # the last net: a worker thread must survive anything
-        _log.exception("secretwatch.internal_error", task=getattr(fn, "__qualname__", repr(fn)))
+    except BaseException as exc:  # the last net: a worker thread must survive anything
+        _log.error(  # no message and no locals: the frames below may hold a volume's bytes
+            "secretwatch.internal_error",
+            task=getattr(fn, "__qualname__", repr(fn)),
+            error_type=type(exc).__name__,
+            frames=frames(exc),
+        )
 
 
 class _Runtime:

@@ -11,12 +11,15 @@ later directories winning, surrounding whitespace stripped, JSON for complex fie
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+from pydantic import AliasChoices, AliasPath, BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    CliSettingsSource,
     DotEnvSettingsSource,
     EnvSettingsSource,
     InitSettingsSource,
@@ -177,17 +180,58 @@ def build_model(
         dotenv_settings=DotEnvSettingsSource(model, **given("dotenv")),
         file_secret_settings=secrets,
     )
+    if any(isinstance(source, CliSettingsSource) for source in sources):
+        raise TypeError(
+            f"{model.__name__}.settings_customise_sources returns a command-line source: "
+            "watch_settings does not parse the command line; parse it once and pass the "
+            "values as keyword arguments"
+        )
     defaults = DefaultSettingsSource(model, **given("default"))
     try:
         return model(_build_sources=((*sources, defaults), values))
     except SecretWatchError:
         raise
-    except Exception as exc:
-        if isinstance(exc.__cause__, SecretWatchError):  # raised in a source, wrapped by it
-            raise exc.__cause__ from None
-        errors = safe_errors(exc)
-        first = str(errors[0]["loc"][0]) if errors and errors[0]["loc"] else ""
-        path, key = secrets.located(first) or (path, None)
-        dirs = ", ".join(volume.path for volume in volumes)
-        message = f"{model.__name__} settings from {dirs} are not valid: {describe(exc)}"
-        raise ValidationError(message, path=path, key=key, errors=errors) from None
+    except (Exception, SystemExit) as exc:  # a validator's sys.exit() rejects, as elsewhere
+        failure = exc
+    if isinstance(failure.__cause__, SecretWatchError):  # raised in a source, wrapped by it
+        raise failure.__cause__
+    names = field_names(model)
+    errors = safe_errors(failure, names)
+    first = str(errors[0]["loc"][0]) if errors and errors[0]["loc"] else ""
+    path, key = secrets.located(first) or (path, None)
+    dirs = ", ".join(volume.path for volume in volumes)
+    message = f"{model.__name__} settings from {dirs} are not valid: {describe(failure, names)}"
+    raise ValidationError(message, path=path, key=key, errors=errors)
+
+
+def field_names(model: type[BaseModel]) -> frozenset[str]:
+    """The names and aliases of the fields of ``model`` and of the models in its fields."""
+    names: set[str] = set()
+    seen: set[type] = set()
+
+    def visit(annotation: Any) -> None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if annotation in seen:
+                return
+            seen.add(annotation)
+            for name, field in annotation.model_fields.items():
+                names.add(name)
+                names.update(_alias_names(field.alias, field.validation_alias))
+                visit(field.annotation)
+        for argument in typing.get_args(annotation):
+            visit(argument)
+
+    visit(model)
+    return frozenset(names)
+
+
+def _alias_names(*aliases: Any) -> set[str]:
+    names: set[str] = set()
+    for alias in aliases:
+        if isinstance(alias, str):
+            names.add(alias)
+        elif isinstance(alias, AliasChoices):
+            names.update(_alias_names(*alias.choices))
+        elif isinstance(alias, AliasPath):
+            names.update(part for part in alias.path if isinstance(part, str))
+    return names

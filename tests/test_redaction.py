@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import sys
 import traceback
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 from uuid import UUID
 
 import pytest
-from pydantic import BaseModel, Field, field_validator
+import structlog
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, PydanticKnownError
 from structlog.testing import LogCapture
 
 import secretwatch
@@ -102,22 +106,85 @@ def test_pydantic_messages_that_quote_the_input_are_withheld() -> None:
 
     class Model(BaseModel):
         port: int = Field(gt=0)
+        url: AnyHttpUrl
         id: UUID
         choice: Annotated[A | B, Field(discriminator="kind")]
         borrowed: str
+        since: str
+        pin: SecretStr = Field(min_length=40)
 
         @field_validator("borrowed")
         @classmethod
         def custom(cls, value: str) -> str:
             raise PydanticCustomError("string_type", "bad value {v}", {"v": value})
 
+        @field_validator("since")
+        @classmethod
+        def known(cls, value: str) -> str:
+            try:
+                datetime.strptime(value, "%Y")
+            except ValueError as exc:  # a known type, with the parser's message as context
+                raise PydanticKnownError("datetime_parsing", {"error": str(exc)}) from None
+            return value
+
     with pytest.raises(PydanticValidationError) as info:
-        Model(port=0, id=CANARY, choice={"kind": CANARY}, borrowed=CANARY)  # type: ignore[arg-type]
+        Model(
+            port=0,
+            url="relative/" + CANARY,  # type: ignore[arg-type]
+            id=CANARY,  # type: ignore[arg-type]
+            choice={"kind": CANARY},  # type: ignore[arg-type]
+            borrowed=CANARY,
+            since=CANARY,
+            pin=CANARY,  # type: ignore[arg-type]
+        )
     details = {detail["loc"][0]: detail for detail in safe_errors(info.value) or []}
     assert details["port"]["msg"] == "Input should be greater than 0"
-    for field in ("id", "choice", "borrowed"):
-        assert "withheld" in details[field]["msg"]
+    assert details["url"]["msg"] == "Input should be a valid URL, relative URL without a base"
+    for field in ("id", "choice", "borrowed", "since", "pin"):  # pin: its length is input
+        assert "withheld" in details[field]["msg"], field
     assert CANARY not in repr(details) + describe(info.value)
+
+
+def test_failing_callbacks_log_no_locals(tmp_path: Path) -> None:
+    """structlog's dict tracebacks show locals: a failing callback's are never logged."""
+    output = io.StringIO()
+    structlog.configure(
+        processors=[structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()],
+        logger_factory=structlog.PrintLoggerFactory(output),
+    )
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"password": "first"})
+    with secretwatch.watch(vol.path, debounce=0) as secrets:
+
+        def reconnect(change: secretwatch.Change) -> None:
+            dsn = f"postgresql://app:{change.new['password']}@db/app"
+            raise ConnectionError(f"could not connect to {dsn}")
+
+        secrets.subscribe(reconnect)
+        recorder = Recorder(secrets)  # called after reconnect
+        vol.write({"password": CANARY})
+        recorder.change()
+    assert "secretwatch.callback_failed" in output.getvalue()
+    assert "reconnect" in output.getvalue()
+    assert CANARY not in output.getvalue()
+
+
+def test_a_validator_that_exits_rejects_the_version(tmp_path: Path) -> None:
+    """sys.exit() in validate is a rejection like any exception, reported by type."""
+
+    def validate(snapshot: secretwatch.Snapshot) -> None:
+        if snapshot["token"] != "good":
+            sys.exit(f"bad token {snapshot['token']}")
+
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"token": "good"})
+    with secretwatch.watch(vol.path, validate=validate, debounce=0) as secrets:
+        recorder = Recorder(secrets)
+        vol.write({"token": CANARY})
+        error = recorder.error()
+    assert isinstance(error, secretwatch.ValidationError)
+    assert "SystemExit" in error.message
+    assert CANARY not in rendered(error)
 
 
 def test_kept_errors_hold_no_context(tmp_path: Path) -> None:

@@ -372,12 +372,13 @@ def test_secret_values_never_leak(
     vol.write({"service_key": json.dumps(key), "token": CANARY})
     texts: list[str] = []
     with secretwatch.watch_settings(WithKey, secrets_dir=vol.path, watch_options=FAST) as live:
-        pairs = Pairs(live)
 
         def fail(old: WithKey, new: WithKey) -> None:
-            raise RuntimeError("callback failed")
+            token = new.token.get_secret_value()  # a local that holds the value
+            raise RuntimeError(f"callback failed with {token!r}")
 
-        live.subscribe(fail)
+        live.subscribe(fail)  # before the recorder: it has run when the recorder is called
+        pairs = Pairs(live)
         errors = []
         for bad in [
             {"service_key": json.dumps({**key, "url": 1}), "token": CANARY},  # wrong type
@@ -655,3 +656,18 @@ def test_fields_must_name_fields(live: secretwatch.LiveSettings[Db]) -> None:
         live.subscribe(print, fields={"pasword"})
     with pytest.raises(TypeError, match="not one string"):
         live.subscribe(print, fields="password")
+
+
+def test_keys_of_json_objects_are_not_reported(tmp_path: Path) -> None:
+    """A JSON object's keys may be secret: an error's location masks what is not a field."""
+
+    class Tokens(BaseSettings):
+        tokens: dict[str, int]
+
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"tokens": json.dumps({CANARY: "not a number"})})
+    with pytest.raises(secretwatch.ValidationError) as info:
+        secretwatch.watch_settings(Tokens, secrets_dir=vol.path)
+    assert [detail["loc"] for detail in info.value.errors()] == [("tokens", "*")]
+    assert info.value.key == "tokens"
+    assert CANARY not in str(info.value)

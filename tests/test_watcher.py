@@ -432,6 +432,9 @@ def test_failing_callback_is_logged_and_isolated(volume: AtomicVolume, logs: Log
     failures = events(logs, "secretwatch.callback_failed")
     assert len(failures) == 2
     assert failures[0]["callback"].endswith("broken")  # type: ignore[union-attr]
+    assert failures[0]["error_type"] == "RuntimeError"
+    assert any(frame.endswith("in broken") for frame in failures[0]["frames"])  # type: ignore[attr-defined]
+    assert "exc_info" not in failures[0]  # no traceback whose locals a renderer could show
 
 
 def test_subscriber_registered_before_start_sees_the_first_load(volume: AtomicVolume) -> None:
