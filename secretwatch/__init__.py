@@ -19,8 +19,9 @@ from secretwatch._errors import (
     ValidationError,
     VolumeNotFoundError,
 )
-from secretwatch._live import LiveSettings, SecretsDir, watch_settings
+from secretwatch._live import LiveSettings, watch_settings
 from secretwatch._snapshot import Change, Snapshot
+from secretwatch._sources import SecretsDir
 from secretwatch._values import RedactedBytes, RedactedStr
 from secretwatch._watcher import SecretWatcher, WatchOptions, watch
 

@@ -11,12 +11,10 @@ instance stays in force and :attr:`LiveSettings.last_error` says why.
 
 from __future__ import annotations
 
-import inspect
-import os
 import threading
-from collections.abc import AsyncGenerator, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, Self, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 
 import structlog
 from pydantic_settings import BaseSettings
@@ -25,22 +23,21 @@ from secretwatch._dispatch import Dispatcher, Subscription
 from secretwatch._errors import SecretWatchError, scrub
 from secretwatch._rejections import Rejections
 from secretwatch._snapshot import Change, Snapshot
-from secretwatch._sources import SOURCE_OPTIONS, build_model
+from secretwatch._sources import (
+    SecretsDir,
+    build_model,
+    refuse_command_line,
+    secrets_dirs,
+    split_kwargs,
+)
 from secretwatch._watcher import SecretWatcher, WatchOptions
 
-__all__ = ["LiveSettings", "SecretsDir", "watch_settings"]
+__all__ = ["LiveSettings", "watch_settings"]
 
 _log = structlog.get_logger("secretwatch")
 
 M = TypeVar("M", bound=BaseSettings)
 
-SecretsDir: TypeAlias = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
-"""A secrets directory, or several (a later one wins), as pydantic-settings takes them."""
-
-_SETTINGS_OPTIONS = frozenset(  # BaseSettings.__init__'s own options: _env_file, ...
-    name for name in inspect.signature(BaseSettings.__init__).parameters if name.startswith("_")
-)
-_CLI_CONFIG = ("cli_parse_args", "cli_settings_source")
 _NOT_FOR_SETTINGS = ("decoders", "validate")  # every key is text for the model, which validates
 
 
@@ -90,20 +87,14 @@ class LiveSettings(Generic[M]):
     ):
         if not (isinstance(model, type) and issubclass(model, BaseSettings)):
             raise TypeError(f"model must be a pydantic-settings BaseSettings class, not {model!r}")
-        for name in _CLI_CONFIG:
-            if model.model_config.get(name) not in (None, False):
-                raise TypeError(
-                    f"{model.__name__} sets {name}: watch_settings does not parse the command "
-                    "line; parse it once and pass the values as keyword arguments (they win "
-                    "over every other source, as command-line values do)"
-                )
+        refuse_command_line(model)
         options: dict[str, Any] = dict(watch_options or {})
         for name in _NOT_FOR_SETTINGS:
             if name in options:
                 raise TypeError(f"watch_options can't set {name!r}: the settings model validates")
         self._model = model
-        self._init_kwargs, self._options = _split_kwargs(model_kwargs)
-        self._dirs = _secrets_dirs(model, secrets_dir)
+        self._init_kwargs, self._options = split_kwargs(model_kwargs)
+        self._dirs = secrets_dirs(model, secrets_dir)
         self._watchers = [
             SecretWatcher(path, decoders={"*": "bytes"}, **options) for path in self._dirs
         ]
@@ -380,39 +371,3 @@ def _equal(new: object, old: object) -> bool:
 
 def _versions(volumes: list[Snapshot]) -> tuple[int, ...]:
     return tuple(volume.version for volume in volumes)
-
-
-def _secrets_dirs(model: type[BaseSettings], secrets_dir: SecretsDir | None) -> tuple[str, ...]:
-    value = secrets_dir if secrets_dir is not None else model.model_config.get("secrets_dir")
-    if value is None:
-        raise ValueError(
-            f"{model.__name__} has no secrets_dir: pass secrets_dir= or set "
-            "model_config['secrets_dir']"
-        )
-    paths = [value] if isinstance(value, str | os.PathLike) else list(value)
-    if not paths:
-        raise ValueError("secrets_dir must name at least one directory")
-    absolute = [os.path.abspath(os.path.expanduser(os.fspath(path))) for path in paths]
-    # a directory named twice counts where it is named last, as in pydantic-settings
-    return tuple(reversed(dict.fromkeys(reversed(absolute))))
-
-
-def _split_kwargs(model_kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Field values, and pydantic-settings' ``_options`` (without the underscore)."""
-    values: dict[str, Any] = {}
-    options: dict[str, Any] = {}
-    for name, value in model_kwargs.items():
-        if name not in _SETTINGS_OPTIONS:
-            values[name] = value
-        elif name == "_secrets_dir":
-            raise TypeError("pass the directories as secrets_dir= (without the underscore)")
-        elif name[1:] in SOURCE_OPTIONS:
-            options[name[1:]] = value
-        elif name.startswith("_cli"):
-            raise TypeError(
-                f"watch_settings does not parse the command line ({name}): parse it once and "
-                "pass the values as keyword arguments"
-            )
-        else:
-            raise TypeError(f"watch_settings does not support {name}")
-    return values, options

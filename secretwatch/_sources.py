@@ -6,14 +6,19 @@ The one difference is the secrets source: :class:`WatchedSecretsSource` takes ea
 from a secretwatch snapshot (one consistent version per volume) instead of reading the disk,
 with pydantic-settings' lookup rules (field name or alias, ``env_prefix``, case sensitivity,
 later directories winning, surrounding whitespace stripped, JSON for complex fields).
+
+Also here: how ``watch_settings``' arguments map onto pydantic-settings' (the secrets
+directories, field values and ``_options``), and what it refuses (command-line parsing).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
 import typing
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from pydantic import AliasChoices, AliasPath, BaseModel
 from pydantic.fields import FieldInfo
@@ -36,7 +41,16 @@ from secretwatch._errors import (
 )
 from secretwatch._snapshot import Snapshot
 
-__all__ = ["SOURCE_OPTIONS", "WatchedSecretsSource", "build_model"]
+__all__ = [
+    "SOURCE_OPTIONS",
+    "SecretsDir",
+    "WatchedSecretsSource",
+    "build_model",
+    "field_names",
+    "refuse_command_line",
+    "secrets_dirs",
+    "split_kwargs",
+]
 
 M = TypeVar("M", bound=BaseSettings)
 
@@ -235,3 +249,59 @@ def _alias_names(*aliases: Any) -> set[str]:
         elif isinstance(alias, AliasPath):
             names.update(part for part in alias.path if isinstance(part, str))
     return names
+
+
+SecretsDir: TypeAlias = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+"""A secrets directory, or several (a later one wins), as pydantic-settings takes them."""
+
+_SETTINGS_OPTIONS = frozenset(  # BaseSettings.__init__'s own options: _env_file, ...
+    name for name in inspect.signature(BaseSettings.__init__).parameters if name.startswith("_")
+)
+_CLI_CONFIG = ("cli_parse_args", "cli_settings_source")
+
+
+def refuse_command_line(model: type[BaseSettings]) -> None:
+    """A model that parses the command line can't be rebuilt on rotation: refuse it."""
+    for name in _CLI_CONFIG:
+        if model.model_config.get(name) not in (None, False):
+            raise TypeError(
+                f"{model.__name__} sets {name}: watch_settings does not parse the command "
+                "line; parse it once and pass the values as keyword arguments (they win "
+                "over every other source, as command-line values do)"
+            )
+
+
+def secrets_dirs(model: type[BaseSettings], secrets_dir: SecretsDir | None) -> tuple[str, ...]:
+    value = secrets_dir if secrets_dir is not None else model.model_config.get("secrets_dir")
+    if value is None:
+        raise ValueError(
+            f"{model.__name__} has no secrets_dir: pass secrets_dir= or set "
+            "model_config['secrets_dir']"
+        )
+    paths = [value] if isinstance(value, str | os.PathLike) else list(value)
+    if not paths:
+        raise ValueError("secrets_dir must name at least one directory")
+    absolute = [os.path.abspath(os.path.expanduser(os.fspath(path))) for path in paths]
+    # a directory named twice counts where it is named last, as in pydantic-settings
+    return tuple(reversed(dict.fromkeys(reversed(absolute))))
+
+
+def split_kwargs(model_kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Field values, and pydantic-settings' ``_options`` (without the underscore)."""
+    values: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    for name, value in model_kwargs.items():
+        if name not in _SETTINGS_OPTIONS:
+            values[name] = value
+        elif name == "_secrets_dir":
+            raise TypeError("pass the directories as secrets_dir= (without the underscore)")
+        elif name[1:] in SOURCE_OPTIONS:
+            options[name[1:]] = value
+        elif name.startswith("_cli"):
+            raise TypeError(
+                f"watch_settings does not parse the command line ({name}): parse it once and "
+                "pass the values as keyword arguments"
+            )
+        else:
+            raise TypeError(f"watch_settings does not support {name}")
+    return values, options
