@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
-import structlog
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, CliApp, CliSubCommand, SettingsConfigDict
 
 from secretwatch._demo import run_demo
+from secretwatch._logging import configure_logging
+from secretwatch._sidecar.config import WatchOptionsModel
 
 __all__ = ["cli", "main"]
 
@@ -25,6 +27,22 @@ class Demo(BaseModel):
             raise SystemExit(code)
 
 
+class Watch(WatchOptionsModel):
+    """Watch secret volumes; on every applied change, run the configured actions.
+
+    Every option is also an environment variable SECRETWATCH_<OPTION> (e.g.
+    SECRETWATCH_WEBHOOK=http://127.0.0.1:8080/-/reload); a repeatable option takes one
+    value or a comma-separated list there. Command-line options win.
+    """
+
+    def cli_cmd(self) -> None:
+        run_watch = _sidecar_command("watch")
+        configure_logging(self.log_format, self.log_level)
+        code = run_watch(self)
+        if code:
+            raise SystemExit(code)
+
+
 class Cli(BaseSettings):
     """secretwatch: follow rotated secrets in mounted volumes without restarting."""
 
@@ -35,15 +53,30 @@ class Cli(BaseSettings):
         env_prefix="SECRETWATCH_",
     )
 
+    watch: CliSubCommand[Watch] = Field(
+        description="watch volumes; reload a neighbour by webhook, signal or command"
+    )
     demo: CliSubCommand[Demo] = Field(description="rotate a volume in a temporary directory")
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)
 
 
+def _sidecar_command(name: str) -> Callable[[WatchOptionsModel], int]:
+    """The sidecar's code, which needs the ``sidecar`` extra (httpx, prometheus_client)."""
+    try:
+        from secretwatch._sidecar.watch import run_watch  # noqa: PLC0415
+    except ModuleNotFoundError as exc:
+        raise SystemExit(
+            f"secretwatch {name} needs the sidecar extra ({exc.name} is not installed): "
+            "pip install 'secretwatch[sidecar]'"
+        ) from None
+    return run_watch
+
+
 def cli(*args: str) -> int:
     """Run the command line with ``args`` (without the program name); return the exit code."""
-    _configure_logging()
+    configure_logging("console")
     try:
         CliApp.run(Cli, cli_args=list(args))
     except SystemExit as exit_:
@@ -54,18 +87,3 @@ def cli(*args: str) -> int:
 def main() -> None:
     """Console-script entry point."""
     raise SystemExit(cli(*sys.argv[1:]))
-
-
-def _configure_logging() -> None:
-    """Structured logs to stderr, so that stdout stays the command's own output."""
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.dev.ConsoleRenderer(
-                colors=sys.stderr.isatty(),
-                exception_formatter=structlog.dev.plain_traceback,
-            ),
-        ],
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )

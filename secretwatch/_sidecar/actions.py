@@ -1,0 +1,180 @@
+"""What a change triggers: a webhook, a signal, a command. Each one either succeeds or raises.
+
+An action is called with the :class:`Event` (which volume, which version, which keys) and
+raises :class:`ActionError` with a message that is safe to log: no credentials of a webhook
+URL, no output of a command.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal as signals
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+__all__ = ["Action", "ActionError", "Event", "Exec", "Signal", "Webhook", "redact_url"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One applied change of one volume, as actions see it."""
+
+    path: str
+    version: int
+    keys: tuple[str, ...]  # the keys added, removed or modified
+
+
+class ActionError(Exception):
+    """An action failed; the message names the action, never a secret."""
+
+
+class Action(Protocol):
+    """Something to do on a change."""
+
+    kind: str  # "webhook", "signal" or "exec": the label of its metrics
+
+    def __call__(self, event: Event) -> None:
+        """Do it; raise :class:`ActionError` when it did not work."""
+
+
+def redact_url(url: httpx.URL) -> str:
+    """The URL without its user information (basic auth credentials)."""
+    return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
+
+
+class Webhook:
+    """An HTTP request with a JSON body naming the volume, version and changed keys."""
+
+    kind = "webhook"
+
+    def __init__(self, url: str, *, method: str, status: int, timeout: float):
+        parsed = httpx.URL(url)
+        if parsed.scheme not in {"http", "https"}:
+            raise ValueError(f"a webhook URL must be http or https: {redact_url(parsed)}")
+        auth = None
+        if parsed.userinfo:
+            auth = httpx.BasicAuth(parsed.username, parsed.password)
+        self._url = parsed.copy_with(userinfo=b"") if parsed.userinfo else parsed
+        self._auth = auth
+        self._method = method.upper()
+        self._status = status
+        self._timeout = timeout
+        self.target = str(self._url)
+
+    def __call__(self, event: Event) -> None:
+        body = {"path": event.path, "version": event.version, "changed_keys": list(event.keys)}
+        try:
+            response = httpx.request(
+                self._method, self._url, json=body, auth=self._auth, timeout=self._timeout
+            )
+        except httpx.HTTPError as exc:
+            raise ActionError(f"webhook {self.target}: {type(exc).__name__}") from None
+        if response.status_code != self._status:
+            raise ActionError(
+                f"webhook {self.target}: status {response.status_code}, expected {self._status}"
+            )
+
+    def __repr__(self) -> str:
+        return f"Webhook({self._method} {self.target})"
+
+
+class Signal:
+    """A signal to the process in a pid file, or to the processes of a name."""
+
+    kind = "signal"
+
+    def __init__(self, number: signals.Signals, *, pid_file: str | None, process_name: str | None):
+        self._signal = number
+        self._pid_file = pid_file
+        self._process_name = process_name
+        self.target = f"pid file {pid_file}" if pid_file else f"process {process_name}"
+
+    def __call__(self, event: Event) -> None:
+        pids = self._pids()
+        if not pids:
+            raise ActionError(f"signal {self._signal.name}: no {self.target}")
+        for pid in pids:
+            try:
+                os.kill(pid, self._signal)
+            except OSError as exc:
+                raise ActionError(
+                    f"signal {self._signal.name} to pid {pid}: {exc.strerror}"
+                ) from None
+
+    def _pids(self) -> list[int]:
+        if self._pid_file is not None:
+            try:
+                with open(self._pid_file, encoding="ascii") as file:
+                    text = file.read().strip()
+            except OSError as exc:
+                raise ActionError(f"pid file {self._pid_file}: {exc.strerror}") from None
+            if not text.isdigit():
+                raise ActionError(f"pid file {self._pid_file} holds no pid")
+            return [int(text)]
+        assert self._process_name is not None
+        return sorted(_processes_named(self._process_name))
+
+    def __repr__(self) -> str:
+        return f"Signal({self._signal.name} to {self.target})"
+
+
+def _processes_named(name: str) -> Iterator[int]:
+    """Processes (other than this one) whose name, or first argument's base name, is ``name``."""
+    own = os.getpid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == own:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/comm", encoding="utf-8", errors="replace") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv0 = f.read().split(b"\0", 1)[0].decode("utf-8", "replace")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if name in (comm, os.path.basename(argv0)):
+            yield int(entry.name)
+
+
+class Exec:
+    """A command, run without a shell, with the change in its environment."""
+
+    kind = "exec"
+
+    def __init__(self, command: str, *, timeout: float):
+        self._argv = shlex.split(command)
+        if not self._argv:
+            raise ValueError("--exec needs a command")
+        self._timeout = timeout
+        self.target = self._argv[0]
+
+    def __call__(self, event: Event) -> None:
+        env = {
+            **os.environ,
+            "SECRETWATCH_PATH": event.path,
+            "SECRETWATCH_VERSION": str(event.version),
+            "SECRETWATCH_CHANGED_KEYS": ",".join(event.keys),
+        }
+        try:
+            done = subprocess.run(
+                self._argv,
+                env=env,
+                timeout=self._timeout,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise ActionError(
+                f"exec {self.target}: still running after {self._timeout} s"
+            ) from None
+        except OSError as exc:
+            raise ActionError(f"exec {self.target}: {exc.strerror}") from None
+        if done.returncode:
+            raise ActionError(f"exec {self.target}: exit code {done.returncode}")
+
+    def __repr__(self) -> str:
+        return f"Exec({self.target})"

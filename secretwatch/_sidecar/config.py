@@ -1,0 +1,121 @@
+"""The sidecar's configuration: command-line options that are also ``SECRETWATCH_*`` variables.
+
+Each command is a pydantic-settings model read from the environment (Kubernetes manifests
+set env, not args) and from its command line, which wins. A repeatable option given by the
+environment is one value or a comma-separated list.
+"""
+
+from __future__ import annotations
+
+import signal as signals
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import CliPositionalArg, SettingsConfigDict
+
+from secretwatch._config import ENV_PREFIX, CommaList, WatchConfig
+
+__all__ = ["ActionOptions", "WatchOptionsModel", "parse_listen"]
+
+_CLI = SettingsConfigDict(
+    env_prefix=ENV_PREFIX,
+    cli_kebab_case=True,
+    cli_implicit_flags=True,
+    cli_hide_none_type=True,
+    extra="ignore",
+)
+
+
+class ActionOptions(WatchConfig):
+    """What to do on a change, and how the sidecar runs: shared by ``watch`` and ``run``."""
+
+    model_config = _CLI
+
+    webhook: CommaList[str] = Field(
+        default_factory=list,
+        description="POST to this URL on every change (repeatable; basic auth from the URL, "
+        "never logged)",
+    )
+    webhook_method: str = Field("POST", description="HTTP method of the webhook")
+    webhook_status: int = Field(200, ge=100, le=599, description="the status that means done")
+    webhook_retries: int = Field(
+        5, ge=0, description="retries of a failed action, with exponential backoff and jitter"
+    )
+    webhook_timeout: float = Field(5.0, gt=0, description="seconds per webhook request")
+    signal: str | None = Field(
+        None,
+        description="send this signal (HUP, SIGUSR1, 1...) to the process of --pid-file "
+        "or --process-name",
+    )
+    pid_file: str | None = Field(None, description="file holding the pid to signal")
+    process_name: str | None = Field(
+        None, description="signal the processes of this name (shareProcessNamespace: true)"
+    )
+    exec: str | None = Field(
+        None,
+        description="run this command on every change, split as a shell would but run "
+        "without one, with SECRETWATCH_CHANGED_KEYS and SECRETWATCH_VERSION set",
+    )
+    exec_timeout: float = Field(30.0, gt=0, description="seconds the command may run")
+    listen: str | None = Field(None, description="HOST:PORT for /healthz, /readyz and /metrics")
+    log_format: Literal["json", "console"] | None = Field(
+        None, description="json or console (default: json when stdout is not a terminal)"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="the lowest level logged"
+    )
+
+    @field_validator("signal")
+    @classmethod
+    def _known_signal(cls, value: str | None) -> str | None:
+        if value is not None:
+            signal_number(value)
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen(value)
+        return value
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _signal_target(self) -> ActionOptions:
+        if self.signal is not None and (self.pid_file is None) == (self.process_name is None):
+            raise ValueError("--signal needs exactly one of --pid-file and --process-name")
+        if self.signal is None and (self.pid_file or self.process_name):
+            raise ValueError("--pid-file and --process-name need --signal")
+        return self
+
+
+class WatchOptionsModel(ActionOptions):
+    """Watch secret volumes; on every applied change, run the configured actions."""
+
+    paths: CliPositionalArg[CommaList[str]] = Field(
+        description="the secret volumes (directories, or files) to watch"
+    )
+    once: bool = Field(False, description="load, run the actions once, and exit")
+
+
+def signal_number(name: str) -> signals.Signals:
+    """``HUP``, ``SIGHUP`` or ``1`` -> ``signal.SIGHUP``."""
+    text = name.strip().upper()
+    try:
+        if text.isdigit():
+            return signals.Signals(int(text))
+        return signals.Signals[text if text.startswith("SIG") else f"SIG{text}"]
+    except (KeyError, ValueError):
+        raise ValueError(f"unknown signal {name!r}") from None
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``:PORT`` for every interface) -> ``(host, port)``."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen must be HOST:PORT, not {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 (":PORT" asks for all)

@@ -1,0 +1,113 @@
+"""Running the actions of each change in order, retrying failures with backoff and jitter.
+
+One thread runs the actions: those of a change all run (each retried until it succeeds or
+its retries are spent) before the next change's start. A failure is logged and counted at
+every attempt; an action that still fails after its last retry is reported as failed, never
+dropped silently. On close, the running attempt finishes and what is left is reported.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+from collections.abc import Sequence
+
+import structlog
+
+from secretwatch._sidecar.actions import Action, ActionError, Event
+from secretwatch._sidecar.metrics import Metrics
+
+__all__ = ["Runner"]
+
+_log = structlog.get_logger("secretwatch")
+
+
+class Runner:
+    """Runs ``actions`` for each submitted :class:`Event` on a thread of its own."""
+
+    def __init__(
+        self,
+        actions: Sequence[Action],
+        *,
+        retries: int,
+        metrics: Metrics,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ):
+        self._actions = tuple(actions)
+        self._retries = retries
+        self._metrics = metrics
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+        self._events: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="secretwatch-actions", daemon=True)
+        self._thread.start()
+
+    def submit(self, event: Event) -> None:
+        """Run the actions for ``event`` after those of earlier events."""
+        self._events.put(event)
+
+    def run_now(self, event: Event) -> bool:
+        """Run the actions for ``event`` on this thread; whether every one succeeded."""
+        results = [self._run(action, event) for action in self._actions]  # every one runs
+        return all(results)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Let the running attempt finish, skip the rest (reported), stop the thread."""
+        self._closing.set()
+        self._events.put(None)
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while (event := self._events.get()) is not None:
+            if self._closing.is_set():
+                _log.warning("secretwatch.actions_skipped", path=event.path, version=event.version)
+                continue
+            for action in self._actions:
+                self._run(action, event)
+
+    def _run(self, action: Action, event: Event) -> bool:
+        for attempt in range(self._retries + 1):
+            if attempt and self._closing.is_set():
+                break
+            try:
+                action(event)
+            except ActionError as exc:
+                self._metrics.action_failures.labels(action.kind).inc()
+                last = attempt == self._retries
+                _log.warning(
+                    "secretwatch.action_failed",
+                    action=action.kind,
+                    path=event.path,
+                    version=event.version,
+                    attempt=attempt + 1,
+                    error=str(exc),
+                    retrying=not last,
+                )
+                if not last:
+                    self._closing.wait(self._delay(attempt))
+                continue
+            self._metrics.actions.labels(action.kind).inc()
+            _log.info(
+                "secretwatch.action_done",
+                action=action.kind,
+                path=event.path,
+                version=event.version,
+                attempt=attempt + 1,
+            )
+            return True
+        _log.error(
+            "secretwatch.action_gave_up",
+            action=action.kind,
+            path=event.path,
+            version=event.version,
+            attempts=attempt + 1,
+        )
+        return False
+
+    def _delay(self, attempt: int) -> float:
+        """Exponential backoff with full jitter: random in [delay/2, delay]."""
+        delay = min(self._max_backoff, self._backoff * 2**attempt)
+        return random.uniform(delay / 2, delay)  # noqa: S311 (jitter, not cryptography)

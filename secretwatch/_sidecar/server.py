@@ -1,0 +1,73 @@
+"""The sidecar's HTTP endpoint: ``/healthz``, ``/readyz`` and ``/metrics``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from secretwatch._sidecar.metrics import Metrics
+
+__all__ = ["StatusServer"]
+
+
+class StatusServer:
+    """Serves health, readiness and metrics on ``(host, port)`` from a thread of its own.
+
+    ``healthy()``: the watchers are running. ``ready()``: the first good load is done.
+    Port 0 picks a free port; :attr:`address` tells which.
+    """
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        healthy: Callable[[], bool],
+        ready: Callable[[], bool],
+        metrics: Metrics,
+    ):
+        checks = {"/healthz": healthy, "/readyz": ready}
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
+                elif path in checks:
+                    ok = checks[path]()
+                    self._reply(200 if ok else 503, b"ok\n" if ok else b"not ok\n")
+                else:
+                    self._reply(404, b"not found\n")
+
+            def _reply(self, status: int, body: bytes, kind: str = "text/plain") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # probes every few seconds: not worth a log line each
+
+        self._server = ThreadingHTTPServer(address, Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="secretwatch-http", daemon=True
+        )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The host and port it listens on."""
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        """Serve from a background thread."""
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()

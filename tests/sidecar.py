@@ -1,0 +1,151 @@
+"""Helpers for sidecar tests: the CLI as a real subprocess, and a real webhook receiver."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from .conftest import TIMEOUT
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that records requests and answers ``status``."""
+
+    def __init__(self, status: int = 200, port: int = 0):
+        self.requests: queue.SimpleQueue[Request] = queue.SimpleQueue()
+        self.status = status
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                receiver.requests.put(Request(self.command, self.path, dict(self.headers), body))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_PUT = do_GET = _record
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "/reload", userinfo: str = "") -> str:
+        return f"http://{userinfo}127.0.0.1:{self.port}{path}"
+
+    def request(self, timeout: float = TIMEOUT) -> Request:
+        try:
+            return self.requests.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"no webhook request within {timeout} s")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Sidecar:
+    """``python -m secretwatch ARGS`` with JSON logs on stderr, read line by line."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None):
+        environment = {**os.environ, "SECRETWATCH_LOG_FORMAT": "json", **(env or {})}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "secretwatch", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment,
+        )
+        self.lines: list[str] = []  # everything it wrote, stdout and stderr
+        self.events: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self.stdout: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._readers = [
+            threading.Thread(target=self._read_logs, daemon=True),
+            threading.Thread(target=self._read_stdout, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read_logs(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+            try:
+                self.events.put(json.loads(line))
+            except json.JSONDecodeError:
+                self.events.put({"event": "(not json)", "line": line})
+        self.events.put(None)
+
+    def _read_stdout(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            self.stdout.put(line)
+        self.stdout.put(None)
+
+    def event(self, name: str, timeout: float = TIMEOUT, **fields: object) -> dict[str, Any]:
+        """The next log event called ``name`` (with these fields); fails the test otherwise."""
+        while True:
+            try:
+                event = self.events.get(timeout=timeout)
+            except queue.Empty:
+                pytest.fail(f"no {name} event within {timeout} s: {self.output()}")
+            if event is None:
+                pytest.fail(f"exited ({self.process.poll()}) before {name}: {self.output()}")
+            if event["event"] == name and all(event.get(k) == v for k, v in fields.items()):
+                return event
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Send ``sig`` and return the exit code."""
+        self.process.send_signal(sig)
+        return self.wait()
+
+    def wait(self) -> int:
+        try:
+            code = self.process.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail(f"still running after {TIMEOUT} s: {self.output()}")
+        for reader in self._readers:
+            reader.join(TIMEOUT)
+        return code
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def close(self) -> None:
+        """Kill it if it still runs; close its pipes."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for reader in self._readers:
+            reader.join(TIMEOUT)
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()

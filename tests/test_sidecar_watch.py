@@ -1,0 +1,280 @@
+"""``secretwatch watch`` as a real process: webhooks, signals, commands, --once, status."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from secretwatch.testing import AtomicVolume
+
+from .conftest import TIMEOUT
+from .sidecar import Receiver, Sidecar
+
+CANARY = "CANARY-sidecar-8d2f"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def vol(tmp_path: Path) -> AtomicVolume:
+    volume = AtomicVolume(tmp_path / "secret")
+    volume.write({"token": CANARY + "-1"})
+    return volume
+
+
+@contextlib.contextmanager
+def running(*args: str, env: dict[str, str] | None = None) -> Iterator[Sidecar]:
+    process = Sidecar(*args, env=env)
+    try:
+        yield process
+    finally:
+        process.close()
+
+
+def test_webhook_gets_one_post_per_rotation(vol: AtomicVolume, receiver: Receiver) -> None:
+    url = receiver.url(userinfo="admin:hook-password@")
+    with running("watch", str(vol.path), "--webhook", url, "--debounce", "0") as sidecar:
+        sidecar.event("secretwatch.watching")
+        for version in (2, 3):
+            vol.write({"token": f"{CANARY}-{version}", "other": str(version)})
+            request = receiver.request()
+            assert request.method == "POST"
+            assert request.path == "/reload"
+            assert request.json() == {
+                "path": str(vol.path),
+                "version": version,
+                "changed_keys": ["other", "token"],
+            }
+            expected = base64.b64encode(b"admin:hook-password").decode()
+            assert request.headers["Authorization"] == f"Basic {expected}"
+            sidecar.event("secretwatch.action_done", action="webhook", version=version)
+        assert receiver.requests.empty()  # one request per rotation
+        assert sidecar.stop() == 0
+    output = sidecar.output()
+    assert "hook-password" not in output
+    assert CANARY not in output
+
+
+def test_webhook_down_then_up_is_retried(vol: AtomicVolume, tmp_path: Path) -> None:
+    """The receiver is not listening at first: the action is retried until it is."""
+    closed = Receiver()
+    port = closed.port
+    closed.close()  # the port is free again: connections are refused
+    url = f"http://127.0.0.1:{port}/reload"
+    args = ["watch", str(vol.path), "--webhook", url, "--debounce", "0", "--webhook-retries", "20"]
+    with running(*args) as sidecar:
+        sidecar.event("secretwatch.watching")
+        vol.write({"token": CANARY + "-2"})
+        failed = sidecar.event("secretwatch.action_failed", action="webhook")
+        assert failed["retrying"] is True
+        assert "ConnectError" in failed["error"]
+        receiver = Receiver(port=port)
+        try:
+            assert receiver.request().json()["version"] == 2
+            done = sidecar.event("secretwatch.action_done", action="webhook")
+            assert done["attempt"] > 1
+        finally:
+            receiver.close()
+        assert sidecar.stop() == 0
+
+
+def test_signal_by_pid_file(vol: AtomicVolume, tmp_path: Path) -> None:
+    """SIGHUP reaches the process whose pid is in the pid file."""
+    with subprocess.Popen(
+        [sys.executable, "-c", HUP_PRINTER], stdout=subprocess.PIPE, text=True
+    ) as child:
+        try:
+            run_signal_test(child, vol, tmp_path)
+        finally:
+            child.kill()
+
+
+def test_signal_by_process_name(vol: AtomicVolume, tmp_path: Path) -> None:
+    """SIGHUP reaches the processes of a name, as with shareProcessNamespace: true."""
+    program = tmp_path / "swtest-hup-app"  # its name, as /proc/PID/comm shows it
+    program.symlink_to(sys.executable)
+    with subprocess.Popen(
+        [str(program), "-c", HUP_PRINTER], stdout=subprocess.PIPE, text=True
+    ) as child:
+        try:
+            run_signal_test(child, vol, tmp_path, ["--process-name", "swtest-hup-app"])
+        finally:
+            child.kill()
+
+
+def run_signal_test(
+    child: subprocess.Popen[str], vol: AtomicVolume, tmp_path: Path, target: list[str] | None = None
+) -> None:
+    assert child.stdout is not None
+    assert child.stdout.readline() == "ready\n"
+    if target is None:
+        pid_file = tmp_path / "app.pid"
+        pid_file.write_text(f"{child.pid}\n")
+        target = ["--pid-file", str(pid_file)]
+    args = ["watch", str(vol.path), "--signal", "HUP", *target]
+    with running(*args, "--debounce", "0") as sidecar:
+        sidecar.event("secretwatch.watching")
+        vol.write({"token": CANARY + "-2"})
+        assert child.stdout.readline() == "SIGHUP\n"
+        sidecar.event("secretwatch.action_done", action="signal")
+        assert sidecar.stop() == 0
+
+
+HUP_PRINTER = """
+import signal, sys
+signal.signal(signal.SIGHUP, lambda *_: print("SIGHUP", flush=True))
+print("ready", flush=True)
+while True:
+    signal.pause()
+"""
+
+
+def test_exec_gets_the_change_in_its_environment(vol: AtomicVolume, tmp_path: Path) -> None:
+    out = tmp_path / "exec.out"
+    script = (
+        "import os, sys; open(sys.argv[1], 'w').write("
+        "os.environ['SECRETWATCH_VERSION'] + ' ' + os.environ['SECRETWATCH_CHANGED_KEYS'])"
+    )
+    command = f"{sys.executable} -c {script!r} {out}"
+    with running("watch", str(vol.path), "--exec", command, "--debounce", "0") as sidecar:
+        sidecar.event("secretwatch.watching")
+        vol.write({"token": CANARY + "-2", "new": "n"})
+        sidecar.event("secretwatch.action_done", action="exec", version=2)
+        assert out.read_text() == "2 new,token"
+        assert sidecar.stop() == 0
+
+
+def test_a_failing_command_is_reported_with_its_exit_code(vol: AtomicVolume) -> None:
+    command = f"{sys.executable} -c 'raise SystemExit(3)'"
+    args = ["watch", str(vol.path), "--exec", command, "--debounce", "0", "--webhook-retries", "1"]
+    with running(*args) as sidecar:
+        sidecar.event("secretwatch.watching")
+        vol.write({"token": CANARY + "-2"})
+        first = sidecar.event("secretwatch.action_failed", action="exec")
+        assert first["error"].endswith("exit code 3")
+        assert first["retrying"] is True
+        assert sidecar.event("secretwatch.action_failed", action="exec")["retrying"] is False
+        gave_up = sidecar.event("secretwatch.action_gave_up", action="exec")
+        assert gave_up["attempts"] == 2
+        assert sidecar.stop() == 0
+
+
+def test_once_runs_the_actions_once_and_exits(vol: AtomicVolume, receiver: Receiver) -> None:
+    with running("watch", str(vol.path), "--once", "--webhook", receiver.url()) as sidecar:
+        assert sidecar.wait() == 0
+    assert receiver.request().json() == {
+        "path": str(vol.path),
+        "version": 1,
+        "changed_keys": ["token"],
+    }
+    assert receiver.requests.empty()
+
+
+def test_once_fails_clearly(vol: AtomicVolume, tmp_path: Path) -> None:
+    """A missing volume, or an action that fails, ends --once with a non-zero exit code."""
+    with running("watch", str(tmp_path / "missing"), "--once") as sidecar:
+        assert sidecar.wait() == 1
+    failed = [line for line in sidecar.lines if "secretwatch.start_failed" in line]
+    assert failed
+    assert "does not exist" in failed[0]
+    command = f"{sys.executable} -c 'raise SystemExit(1)'"
+    args = ["watch", str(vol.path), "--once", "--exec", command, "--webhook-retries", "0"]
+    with running(*args) as sidecar:
+        assert sidecar.wait() == 1
+
+
+def test_configuration_from_the_environment(vol: AtomicVolume, receiver: Receiver) -> None:
+    """SECRETWATCH_* variables; a repeatable option as a comma-separated list."""
+    env = {
+        "SECRETWATCH_WEBHOOK": f"{receiver.url('/a')},{receiver.url('/b')}",
+        "SECRETWATCH_DEBOUNCE": "0",
+        "SECRETWATCH_WEBHOOK_METHOD": "PUT",
+        "SECRETWATCH_WEBHOOK_STATUS": "200",
+    }
+    with running("watch", str(vol.path), env=env) as sidecar:
+        sidecar.event("secretwatch.watching")
+        vol.write({"token": CANARY + "-2"})
+        requests = [receiver.request(), receiver.request()]
+        assert sorted(request.path for request in requests) == ["/a", "/b"]
+        assert {request.method for request in requests} == {"PUT"}
+        assert sidecar.stop() == 0
+
+
+def test_health_readiness_and_metrics(vol: AtomicVolume) -> None:
+    args = ["watch", str(vol.path), "--listen", "127.0.0.1:0", "--debounce", "0"]
+    with running(*args) as sidecar:
+        listening = sidecar.event("secretwatch.listening")
+        base = f"http://127.0.0.1:{listening['port']}"
+        assert httpx.get(f"{base}/healthz", timeout=TIMEOUT).status_code == 200
+        assert httpx.get(f"{base}/readyz", timeout=TIMEOUT).status_code == 200
+        vol.write({"token": CANARY + "-2"})
+        sidecar.event("secretwatch.changed", version=2)
+        vol.write({"token": b"\xff not text"})  # rejected
+        sidecar.event("secretwatch.rejected")
+        metrics = httpx.get(f"{base}/metrics", timeout=TIMEOUT).text
+        path = str(vol.path)
+        assert f'secretwatch_reloads_total{{path="{path}"}} 1.0' in metrics
+        assert f'secretwatch_rejected_reloads_total{{path="{path}"}} 1.0' in metrics
+        assert f'secretwatch_version{{path="{path}"}} 2.0' in metrics
+        assert f'secretwatch_watch_mode{{mode="inotify",path="{path}"}} 1.0' in metrics
+        assert "secretwatch_last_reload_timestamp_seconds" in metrics
+        assert "secretwatch_action_failures_total" in metrics
+        assert CANARY not in metrics
+        assert httpx.get(f"{base}/nothing", timeout=TIMEOUT).status_code == 404
+        assert sidecar.stop() == 0
+
+
+def test_bad_options_are_refused_clearly(vol: AtomicVolume) -> None:
+    for args, message in [
+        (["--signal", "HUP"], "--signal needs exactly one of --pid-file and --process-name"),
+        (["--signal", "NOPE", "--pid-file", "x"], "unknown signal 'NOPE'"),
+        (["--listen", "nowhere"], "listen must be HOST:PORT"),
+    ]:
+        with running("watch", str(vol.path), *args) as sidecar:
+            assert sidecar.wait() != 0
+        assert message in sidecar.output()
+
+
+def test_help_describes_every_option() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "secretwatch", "watch", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    for option in [
+        "--webhook",
+        "--webhook-method",
+        "--webhook-status",
+        "--webhook-retries",
+        "--webhook-timeout",
+        "--signal",
+        "--pid-file",
+        "--process-name",
+        "--exec",
+        "--listen",
+        "--once",
+        "--debounce",
+        "--resync",
+        "--polling",
+        "--log-format",
+        "--log-level",
+        "SECRETWATCH_",
+    ]:
+        assert option in done.stdout, option
