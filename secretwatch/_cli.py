@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable
+from contextvars import ContextVar
+from types import ModuleType
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, CliApp, CliSubCommand, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    CliApp,
+    CliPositionalArg,
+    CliSubCommand,
+    SettingsConfigDict,
+)
 
 from secretwatch._demo import run_demo
+from secretwatch._errors import SecretWatchError
 from secretwatch._logging import configure_logging
-from secretwatch._sidecar.config import WatchOptionsModel
+from secretwatch._show import describe_volume, print_volume
+from secretwatch._sidecar.config import RunOptionsModel, WatchOptionsModel
+from secretwatch._watcher import DEFAULT_MAX_BYTES
 
 __all__ = ["cli", "main"]
+
+# the command after ``run ... --``, kept from the parser, which would take it for options
+_child_command: ContextVar[tuple[str, ...]] = ContextVar("child_command", default=())
 
 
 class Demo(BaseModel):
@@ -36,11 +50,52 @@ class Watch(WatchOptionsModel):
     """
 
     def cli_cmd(self) -> None:
-        run_watch = _sidecar_command("watch")
+        run_watch = _sidecar_module("watch").run_watch
         configure_logging(self.log_format, self.log_level)
         code = run_watch(self)
         if code:
             raise SystemExit(code)
+
+
+class Run(RunOptionsModel):
+    """Run a command (after --), and restart or signal it when a watched volume changes.
+
+    secretwatch run [OPTIONS] PATH... -- CMD ARG...
+
+    SIGTERM and SIGINT are passed on to the command; run exits with its exit code. The
+    command never sees secretwatch's own arguments. Every option is also an environment
+    variable SECRETWATCH_<OPTION>, as for watch.
+    """
+
+    def cli_cmd(self) -> None:
+        command = _child_command.get()
+        if not command:
+            raise SystemExit("secretwatch run: give the command after --: run PATH... -- CMD")
+        run_command = _sidecar_module("run").run_command
+        configure_logging(self.log_format, self.log_level)
+        raise SystemExit(run_command(self, list(command)))
+
+
+class Show(BaseSettings):
+    """Show what a secret volume holds: keys, sizes, fingerprints, version and writer.
+
+    Never a value. Fingerprints are HMAC-SHA256 keyed with SECRETWATCH_FINGERPRINT_KEY
+    (random per run when unset, so that a weak password can't be guessed from them): set
+    the same key to compare fingerprints across pods or runs.
+    """
+
+    model_config = SettingsConfigDict(cli_kebab_case=True, cli_implicit_flags=True)
+
+    path: CliPositionalArg[str] = Field(description="the volume directory, or a file")
+    json_: bool = Field(False, alias="json", description="print JSON, for scripts")
+    max_bytes: int = Field(DEFAULT_MAX_BYTES, gt=0, description="the largest file read")
+
+    def cli_cmd(self) -> None:
+        try:
+            description = describe_volume(self.path, max_bytes=self.max_bytes)
+        except SecretWatchError as exc:
+            raise SystemExit(f"secretwatch show: {exc.message}") from None
+        print_volume(description, sys.stdout, as_json=self.json_)
 
 
 class Cli(BaseSettings):
@@ -53,34 +108,47 @@ class Cli(BaseSettings):
         env_prefix="SECRETWATCH_",
     )
 
+    run: CliSubCommand[Run] = Field(
+        description="run a command; restart or signal it when a volume changes"
+    )
     watch: CliSubCommand[Watch] = Field(
         description="watch volumes; reload a neighbour by webhook, signal or command"
     )
+    show: CliSubCommand[Show] = Field(description="show a volume's keys, never its values")
     demo: CliSubCommand[Demo] = Field(description="rotate a volume in a temporary directory")
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)
 
 
-def _sidecar_command(name: str) -> Callable[[WatchOptionsModel], int]:
-    """The sidecar's code, which needs the ``sidecar`` extra (httpx, prometheus_client)."""
+def _sidecar_module(name: str) -> ModuleType:
+    """A command of the sidecar, which needs the ``sidecar`` extra (httpx, prometheus_client)."""
     try:
-        from secretwatch._sidecar.watch import run_watch  # noqa: PLC0415
+        return importlib.import_module(f"secretwatch._sidecar.{name}")
     except ModuleNotFoundError as exc:
         raise SystemExit(
             f"secretwatch {name} needs the sidecar extra ({exc.name} is not installed): "
             "pip install 'secretwatch[sidecar]'"
         ) from None
-    return run_watch
 
 
 def cli(*args: str) -> int:
     """Run the command line with ``args`` (without the program name); return the exit code."""
     configure_logging("console")
+    arguments = list(args)
+    command: list[str] = []
+    if "--" in arguments and arguments[:1] == ["run"]:  # run's command is not for the parser
+        split = arguments.index("--")
+        arguments, command = arguments[:split], arguments[split + 1 :]
+    token = _child_command.set(tuple(command))
     try:
-        CliApp.run(Cli, cli_args=list(args))
+        CliApp.run(Cli, cli_args=arguments)
     except SystemExit as exit_:
+        if isinstance(exit_.code, str):  # a message for the user, as the interpreter prints it
+            print(exit_.code, file=sys.stderr)
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        _child_command.reset(token)
     return 0
 
 

@@ -15,7 +15,7 @@ from pydantic_settings import CliPositionalArg, SettingsConfigDict
 
 from secretwatch._config import ENV_PREFIX, CommaList, WatchConfig
 
-__all__ = ["ActionOptions", "WatchOptionsModel", "parse_listen"]
+__all__ = ["ActionOptions", "RunOptionsModel", "WatchOptionsModel", "parse_listen", "signal_number"]
 
 _CLI = SettingsConfigDict(
     env_prefix=ENV_PREFIX,
@@ -100,6 +100,30 @@ class WatchOptionsModel(ActionOptions):
         description="the secret volumes (directories, or files) to watch"
     )
     once: bool = Field(False, description="load, run the actions once, and exit")
+
+
+class RunOptionsModel(ActionOptions):
+    """Run a command; restart it, or signal it, when a watched volume changes."""
+
+    paths: CliPositionalArg[CommaList[str]] = Field(
+        description="the secret volumes (directories, or files) to watch"
+    )
+    on_change: str = Field(
+        "restart",
+        description="restart (SIGTERM, then SIGKILL after --grace), or signal:NAME "
+        "(e.g. signal:HUP) to send the command a signal",
+    )
+    grace: float = Field(10.0, gt=0, description="seconds the command gets to exit before SIGKILL")
+
+    @field_validator("on_change")
+    @classmethod
+    def _restart_or_signal(cls, value: str) -> str:
+        kind, _, name = value.partition(":")
+        if value == "restart" or (kind == "signal" and name):
+            if name:
+                signal_number(name)
+            return value
+        raise ValueError(f"on-change must be restart or signal:NAME, not {value!r}")
 
 
 def signal_number(name: str) -> signals.Signals:

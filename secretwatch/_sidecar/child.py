@@ -1,0 +1,168 @@
+"""The command ``secretwatch run`` supervises: started, signalled, restarted, stopped.
+
+The child runs in a process group of its own (a terminal's Ctrl-C reaches secretwatch,
+which passes it on) and never sees secretwatch's arguments. A restart is graceful: SIGTERM,
+up to ``grace`` seconds to exit, then SIGKILL. A child that exits on its own with 0 ends
+``run`` with 0; one that fails is started again after a backoff (1, 2, 4 ... 30 s), and
+each failure is logged.
+"""
+
+from __future__ import annotations
+
+import signal as signals
+import subprocess
+import threading
+
+import structlog
+
+from secretwatch._sidecar.actions import ActionError, Event
+from secretwatch._sidecar.service import StopRequest
+
+__all__ = ["Child", "RestartChild", "SignalChild"]
+
+_log = structlog.get_logger("secretwatch")
+
+_MAX_BACKOFF = 30.0
+
+
+class Child:
+    """One supervised command."""
+
+    def __init__(self, argv: list[str], *, grace: float, stop: StopRequest):
+        self._argv = argv
+        self._grace = grace
+        self._stop = stop
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._failures = 0  # failed exits in a row, for the backoff
+        self.exited_on_its_own: int | None = None  # its exit code, when it ended run
+
+    @property
+    def pid(self) -> int | None:
+        """The running child's pid."""
+        process = self._process
+        return None if process is None else process.pid
+
+    def start(self) -> None:
+        """Start the command (raises ``OSError`` when it can't be started)."""
+        with self._lock:
+            self._spawn()
+
+    def restart(self) -> None:
+        """Stop the child gracefully and start it again."""
+        with self._lock:
+            if self._closing.is_set():
+                return
+            old, self._process = self._process, None
+            if old is not None:
+                _terminate(old, self._grace)
+            self._failures = 0
+            self._spawn()
+
+    def send(self, number: signals.Signals) -> None:
+        """Send ``number`` to the child; ``ActionError`` when none runs."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            raise ActionError(f"signal {number.name}: the command is not running")
+        process.send_signal(number)
+
+    def stop(self, number: signals.Signals) -> int:
+        """Pass ``number`` on, wait up to the grace period (then SIGKILL); its exit code."""
+        self._closing.set()
+        with self._lock:
+            process = self._process
+        if process is None:
+            return 1
+        if process.poll() is None:
+            process.send_signal(number)
+            try:
+                process.wait(self._grace)
+            except subprocess.TimeoutExpired:
+                _log.warning("secretwatch.child_killed", pid=process.pid, grace=self._grace)
+                process.kill()
+                process.wait()
+        return _exit_code(process.returncode)
+
+    def _spawn(self) -> None:
+        process = subprocess.Popen(self._argv, process_group=0)
+        self._process = process
+        _log.info("secretwatch.child_started", pid=process.pid, command=self._argv[0])
+        threading.Thread(
+            target=self._watch, args=(process,), name="secretwatch-child", daemon=True
+        ).start()
+
+    def _watch(self, process: subprocess.Popen[bytes]) -> None:
+        code = process.wait()
+        with self._lock:
+            if process is not self._process or self._closing.is_set():
+                return  # replaced by a restart, or being stopped
+            _log.warning("secretwatch.child_exited", pid=process.pid, exit_code=_exit_code(code))
+            if code == 0:
+                self.exited_on_its_own = 0
+                self._stop.set("the command exited")
+                return
+            delay = min(_MAX_BACKOFF, 2.0**self._failures)
+            self._failures += 1
+            _log.warning("secretwatch.child_restarting", delay=delay, failures=self._failures)
+        if self._closing.wait(delay):
+            return
+        with self._lock:
+            if process is not self._process or self._closing.is_set():
+                return
+            try:
+                self._spawn()
+            except OSError as exc:
+                _log.error("secretwatch.child_start_failed", error=exc.strerror)
+                self.exited_on_its_own = 127
+                self._stop.set("the command could not be started again")
+
+
+def _terminate(process: subprocess.Popen[bytes], grace: float) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            _log.warning("secretwatch.child_killed", pid=process.pid, grace=grace)
+            process.kill()
+            process.wait()
+
+
+def _exit_code(returncode: int) -> int:
+    """Popen's ``-N`` for death by signal N is the shell's ``128 + N``."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class RestartChild:
+    """The action ``--on-change restart``."""
+
+    kind = "restart"
+
+    def __init__(self, child: Child):
+        self._child = child
+
+    def __call__(self, event: Event) -> None:
+        try:
+            self._child.restart()
+        except OSError as exc:
+            raise ActionError(f"restart: cannot start the command: {exc.strerror}") from None
+
+    def __repr__(self) -> str:
+        return "RestartChild()"
+
+
+class SignalChild:
+    """The action ``--on-change signal:NAME``."""
+
+    kind = "signal"
+
+    def __init__(self, child: Child, number: signals.Signals):
+        self._child = child
+        self._signal = number
+
+    def __call__(self, event: Event) -> None:
+        self._child.send(self._signal)
+
+    def __repr__(self) -> str:
+        return f"SignalChild({self._signal.name})"

@@ -1,0 +1,161 @@
+"""What ``watch`` and ``run`` share: the watchers, the actions, the status endpoint, stopping.
+
+A :class:`Service` starts a watcher per path (the first load of each must succeed), runs the
+actions of each later change in order (:class:`Runner`), keeps the metrics, and serves
+``/healthz``, ``/readyz`` and ``/metrics`` when asked. :func:`stop_requests` turns SIGTERM
+and SIGINT into an event the main thread waits for: handlers, not a blocked signal mask,
+which child processes would inherit.
+"""
+
+from __future__ import annotations
+
+import signal as signals
+import threading
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+import prometheus_client
+import structlog
+
+from secretwatch._errors import SecretWatchError
+from secretwatch._sidecar.actions import Action, Event, Exec, Signal, Webhook
+from secretwatch._sidecar.config import ActionOptions, parse_listen, signal_number
+from secretwatch._sidecar.metrics import Metrics
+from secretwatch._sidecar.runner import Runner
+from secretwatch._sidecar.server import StatusServer
+from secretwatch._snapshot import Change
+from secretwatch._watcher import SecretWatcher
+
+__all__ = ["Service", "StopRequest", "build_actions", "stop_requests"]
+
+_log = structlog.get_logger("secretwatch")
+
+_GRACE = 30.0  # seconds the running action may take to finish when stopping
+
+
+def build_actions(options: ActionOptions) -> list[Action]:
+    """The actions the options ask for, in the order webhooks, signal, command."""
+    actions: list[Action] = [
+        Webhook(
+            url,
+            method=options.webhook_method,
+            status=options.webhook_status,
+            timeout=options.webhook_timeout,
+        )
+        for url in options.webhook
+    ]
+    if options.signal is not None:
+        actions.append(
+            Signal(
+                signal_number(options.signal),
+                pid_file=options.pid_file,
+                process_name=options.process_name,
+            )
+        )
+    if options.exec is not None:
+        actions.append(Exec(options.exec, timeout=options.exec_timeout))
+    return actions
+
+
+class StopRequest:
+    """Set when SIGTERM or SIGINT arrives (or :meth:`set` is called); says which."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def set(self, reason: str) -> None:
+        """Ask the main thread to stop, for ``reason``."""
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    def wait(self) -> str:
+        """Block until a stop is asked for; return why."""
+        self._event.wait()
+        return self.reason
+
+
+def stop_requests() -> StopRequest:
+    """A :class:`StopRequest` set by SIGTERM and SIGINT (call from the main thread)."""
+    request = StopRequest()
+
+    def handle(number: int, frame: FrameType | None) -> None:
+        request.set(signals.Signals(number).name)
+
+    for number in (signals.SIGTERM, signals.SIGINT):
+        signals.signal(number, handle)
+    return request
+
+
+class Service:
+    """The watchers of ``paths`` and the ``actions`` run on their changes."""
+
+    def __init__(self, paths: Sequence[str], options: ActionOptions, actions: Sequence[Action]):
+        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # noise
+        self.metrics = Metrics()
+        self.actions = list(actions)
+        self.runner = Runner(self.actions, retries=options.webhook_retries, metrics=self.metrics)
+        self.watchers = [SecretWatcher(path, **options.watch_options()) for path in paths]
+        self._listen = options.listen
+        self._server: StatusServer | None = None
+
+    def start(self) -> bool:
+        """Load every volume and start watching; ``False`` (logged) when one can't be loaded."""
+        for watcher in self.watchers:
+            watcher.subscribe(self._on_change(watcher))
+            watcher.subscribe_errors(self._on_rejected)
+            try:
+                watcher.start()
+            except SecretWatchError as exc:
+                _log.error("secretwatch.start_failed", path=watcher.path, error=exc.message)
+                return False
+            self.metrics.mode.labels(watcher.path, watcher.mode or "").set(1)
+        _log.info(
+            "secretwatch.watching",
+            paths=[watcher.path for watcher in self.watchers],
+            actions=[repr(action) for action in self.actions],
+        )
+        if self._listen is not None:
+            self._server = StatusServer(
+                parse_listen(self._listen),
+                healthy=lambda: all(watcher.running for watcher in self.watchers),
+                ready=lambda: all(watcher.snapshot.version > 0 for watcher in self.watchers),
+                metrics=self.metrics,
+            )
+            self._server.start()
+            host, port = self._server.address
+            _log.info("secretwatch.listening", host=host, port=port)
+        return True
+
+    def run_once(self) -> bool:
+        """Run every action once for the current version of every volume; all succeeded?"""
+        results = [
+            self.runner.run_now(Event(watcher.path, snapshot.version, tuple(sorted(snapshot))))
+            for watcher in self.watchers
+            for snapshot in [watcher.snapshot]
+        ]
+        return all(results)
+
+    def close(self) -> None:
+        """Stop watching, let the running action finish, stop serving."""
+        for watcher in self.watchers:
+            watcher.stop()
+        self.runner.close(_GRACE)
+        if self._server is not None:
+            self._server.close()
+
+    def _on_rejected(self, error: SecretWatchError) -> None:
+        self.metrics.rejected.labels(error.path).inc()
+
+    def _on_change(self, watcher: SecretWatcher) -> Callable[[Change], None]:
+        def on_change(change: Change) -> None:
+            self.metrics.version.labels(watcher.path).set(change.new.version)
+            self.metrics.last_reload.labels(watcher.path).set(change.new.loaded_at.timestamp())
+            if change.old.version == 0:
+                return  # the first load: nothing to reload yet
+            self.metrics.reloads.labels(watcher.path).inc()
+            keys = tuple(sorted(change.keys))
+            self.runner.submit(Event(watcher.path, change.new.version, keys))
+
+        return on_change
