@@ -87,8 +87,8 @@ class Show(BaseSettings):
     model_config = SettingsConfigDict(cli_kebab_case=True, cli_implicit_flags=True)
 
     path: CliPositionalArg[str] = Field(description="the volume directory, or a file")
-    json_: bool = Field(False, alias="json", description="print JSON, for scripts")
-    max_bytes: int = Field(DEFAULT_MAX_BYTES, gt=0, description="the largest file read")
+    json_: bool = Field(default=False, alias="json", description="print JSON, for scripts")
+    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0, description="the largest file read")
 
     def cli_cmd(self) -> None:
         try:

@@ -51,19 +51,25 @@ class WatchConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     debounce: float = Field(
-        DEFAULT_DEBOUNCE, ge=0, allow_inf_nan=False, description="seconds of quiet before a reload"
+        default=DEFAULT_DEBOUNCE,
+        ge=0,
+        allow_inf_nan=False,
+        description="seconds of quiet before a reload",
     )
     resync: float = Field(
-        DEFAULT_RESYNC_INTERVAL,
+        default=DEFAULT_RESYNC_INTERVAL,
         ge=0,
         allow_inf_nan=False,
         description="seconds between full re-reads that back up the events; 0 turns them off",
     )
-    polling: bool = Field(False, description="poll instead of using inotify")
+    polling: bool = Field(default=False, description="poll instead of using inotify")
     poll_interval: float = Field(
-        DEFAULT_POLL_INTERVAL, gt=0, allow_inf_nan=False, description="seconds between polls"
+        default=DEFAULT_POLL_INTERVAL,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds between polls",
     )
-    max_bytes: int = Field(DEFAULT_MAX_BYTES, gt=0, description="the largest file accepted")
+    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0, description="the largest file accepted")
 
     def watch_options(self) -> WatchOptions:
         """These options as keyword arguments of :class:`SecretWatcher` and :func:`watch`."""

@@ -6,9 +6,12 @@ the test kit exactly as the kubelet writes it. Prints keys and versions, never a
 
 from __future__ import annotations
 
+import json
 import queue
 import secrets as random_tokens
 import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TextIO
 
@@ -81,6 +84,51 @@ def run_demo(out: TextIO) -> int:
                 "no value was printed",
                 file=out,
             )
+        return _sidecar_demo(volume, payload, out)
+
+
+def _sidecar_demo(volume: AtomicVolume, payload: dict[str, bytes], out: TextIO) -> int:
+    """The sidecar (``secretwatch watch --webhook``) reloading a neighbour on rotation."""
+    try:
+        from secretwatch._sidecar.config import WatchOptionsModel  # noqa: PLC0415
+        from secretwatch._sidecar.service import Service, build_actions  # noqa: PLC0415
+    except ModuleNotFoundError:
+        print("\nsidecar: skipped (pip install 'secretwatch[sidecar]' to see it)", file=out)
+        return 0
+    requests: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            requests.put(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/-/reload"
+    print(f"\nsidecar: secretwatch watch {volume.path} --webhook {url}", file=out)
+    options = WatchOptionsModel(paths=[str(volume.path)], webhook=[url], debounce=0.05)
+    service = Service(options.paths, options, build_actions(options))
+    try:
+        if not service.start():
+            return 1
+        payload["password"] = _token().encode()
+        volume.write(payload)
+        try:
+            body = json.loads(requests.get(timeout=_TIMEOUT))
+        except queue.Empty:
+            print("sidecar: the webhook was not called", file=out)
+            return 1
+        keys = ", ".join(body["changed_keys"])
+        print(f"rotated   the webhook got version {body['version']}: changed {keys}", file=out)
+    finally:
+        service.close()
+        server.shutdown()
+        server.server_close()
     return 0
 
 

@@ -24,6 +24,8 @@ def test_demo_reports_versions_and_keys_only(
     assert "rejected  key 'config.json'" in out
     assert "still serving version 4" in out
     assert "repaired  version 5: modified config.json" in out
+    assert "sidecar: secretwatch watch " in out
+    assert "rotated   the webhook got version 2: changed password" in out
     assert "secretwatch.rejected" in err  # the structured log went to stderr
     assert next(tokens) > 0
     for text in (out, err):
@@ -41,11 +43,14 @@ def test_python_m_secretwatch_demo() -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.rstrip().endswith("no value was printed")
+    assert "no value was printed" in done.stdout
+    assert done.stdout.rstrip().endswith("changed password")  # the sidecar's webhook
 
 
 def test_help_and_missing_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     """--help lists the subcommands; no subcommand is an error, not a silent success."""
     assert cli("--help") == 0
-    assert "demo" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    for command in ("watch", "run", "show", "demo"):
+        assert command in out
     assert cli() != 0

@@ -36,33 +36,39 @@ class ActionOptions(WatchConfig):
         description="POST to this URL on every change (repeatable; basic auth from the URL, "
         "never logged)",
     )
-    webhook_method: str = Field("POST", description="HTTP method of the webhook")
-    webhook_status: int = Field(200, ge=100, le=599, description="the status that means done")
-    webhook_retries: int = Field(
-        5, ge=0, description="retries of a failed action, with exponential backoff and jitter"
+    webhook_method: str = Field(default="POST", description="HTTP method of the webhook")
+    webhook_status: int = Field(
+        default=200, ge=100, le=599, description="the status that means done"
     )
-    webhook_timeout: float = Field(5.0, gt=0, description="seconds per webhook request")
+    webhook_retries: int = Field(
+        default=5,
+        ge=0,
+        description="retries of a failed action, with exponential backoff and jitter",
+    )
+    webhook_timeout: float = Field(default=5.0, gt=0, description="seconds per webhook request")
     signal: str | None = Field(
-        None,
+        default=None,
         description="send this signal (HUP, SIGUSR1, 1...) to the process of --pid-file "
         "or --process-name",
     )
-    pid_file: str | None = Field(None, description="file holding the pid to signal")
+    pid_file: str | None = Field(default=None, description="file holding the pid to signal")
     process_name: str | None = Field(
-        None, description="signal the processes of this name (shareProcessNamespace: true)"
+        default=None, description="signal the processes of this name (shareProcessNamespace: true)"
     )
     exec: str | None = Field(
-        None,
+        default=None,
         description="run this command on every change, split as a shell would but run "
         "without one, with SECRETWATCH_CHANGED_KEYS and SECRETWATCH_VERSION set",
     )
-    exec_timeout: float = Field(30.0, gt=0, description="seconds the command may run")
-    listen: str | None = Field(None, description="HOST:PORT for /healthz, /readyz and /metrics")
+    exec_timeout: float = Field(default=30.0, gt=0, description="seconds the command may run")
+    listen: str | None = Field(
+        default=None, description="HOST:PORT for /healthz, /readyz and /metrics"
+    )
     log_format: Literal["json", "console"] | None = Field(
-        None, description="json or console (default: json when stdout is not a terminal)"
+        default=None, description="json or console (default: json when stdout is not a terminal)"
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description="the lowest level logged"
+        default="info", description="the lowest level logged"
     )
 
     @field_validator("signal")
@@ -99,7 +105,7 @@ class WatchOptionsModel(ActionOptions):
     paths: CliPositionalArg[CommaList[str]] = Field(
         description="the secret volumes (directories, or files) to watch"
     )
-    once: bool = Field(False, description="load, run the actions once, and exit")
+    once: bool = Field(default=False, description="load, run the actions once, and exit")
 
 
 class RunOptionsModel(ActionOptions):
@@ -109,11 +115,13 @@ class RunOptionsModel(ActionOptions):
         description="the secret volumes (directories, or files) to watch"
     )
     on_change: str = Field(
-        "restart",
+        default="restart",
         description="restart (SIGTERM, then SIGKILL after --grace), or signal:NAME "
         "(e.g. signal:HUP) to send the command a signal",
     )
-    grace: float = Field(10.0, gt=0, description="seconds the command gets to exit before SIGKILL")
+    grace: float = Field(
+        default=10.0, gt=0, description="seconds the command gets to exit before SIGKILL"
+    )
 
     @field_validator("on_change")
     @classmethod
