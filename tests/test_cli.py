@@ -54,3 +54,18 @@ def test_help_and_missing_subcommand(capsys: pytest.CaptureFixture[str]) -> None
     for command in ("watch", "run", "show", "demo"):
         assert command in out
     assert cli() != 0
+
+
+def test_the_sidecar_without_its_extra_says_what_to_install(tmp_path: object) -> None:
+    """Without httpx (the sidecar extra), watch says how to get it instead of a traceback."""
+    script = (
+        "import sys; sys.modules['httpx'] = None\n"
+        "from secretwatch._cli import cli\n"
+        "raise SystemExit(cli('watch', '/nonexistent'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    assert "pip install 'secretwatch[sidecar]'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -278,3 +279,52 @@ def test_help_describes_every_option() -> None:
         "SECRETWATCH_",
     ]:
         assert option in done.stdout, option
+
+
+def test_sigterm_lets_the_running_action_finish(vol: AtomicVolume, tmp_path: Path) -> None:
+    """SIGTERM during an action: the action finishes, then the sidecar exits 0."""
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    script = "import sys; print('exec-started', flush=True); open(sys.argv[1]).read()"
+    command = f"{sys.executable} -c {script!r} {gate}"
+    with running("watch", str(vol.path), "--exec", command, "--debounce", "0") as sidecar:
+        sidecar.event("secretwatch.watching")
+        vol.write({"token": CANARY + "-2"})
+        assert sidecar.stdout.get(timeout=TIMEOUT) == "exec-started\n"
+        sidecar.process.send_signal(signal.SIGTERM)
+        sidecar.event("secretwatch.stopping")  # asked to stop while the command runs
+        with gate.open("w") as release:  # the command may now end
+            release.write("go")
+        sidecar.event("secretwatch.action_done", action="exec", version=2)
+        assert sidecar.wait() == 0
+
+
+def test_the_canary_shows_nowhere(vol: AtomicVolume, receiver: Receiver, tmp_path: Path) -> None:
+    """Every output of the sidecar, with every action, rejection and endpoint in play."""
+    url = receiver.url(userinfo=f"user:{CANARY}-hook@")
+    command = f"{sys.executable} -c 'pass'"
+    args = ["watch", str(vol.path), "--webhook", url, "--exec", command, "--debounce", "0"]
+    texts: list[str] = []
+    with running(*args, "--listen", "127.0.0.1:0", "--log-level", "debug") as sidecar:
+        base = f"http://127.0.0.1:{sidecar.event('secretwatch.listening')['port']}"
+        for payload in [
+            {"token": CANARY + "-2"},
+            {"token": CANARY.encode() + b"\xff"},  # rejected: not UTF-8 text
+            {"token": CANARY + "-3", "config.json": "{" + CANARY},
+        ]:
+            vol.write(payload)
+            if isinstance(payload["token"], str):  # applied: the webhook is called
+                texts.append(repr(receiver.request()))
+            else:
+                sidecar.event("secretwatch.rejected")
+        texts.append(httpx.get(f"{base}/metrics", timeout=TIMEOUT).text)
+        assert sidecar.stop() == 0
+    texts.append(sidecar.output())
+    shown = subprocess.run(
+        [sys.executable, "-m", "secretwatch", "show", str(vol.path), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    texts += [shown.stdout, shown.stderr]
+    assert not [text for text in texts if CANARY in text]

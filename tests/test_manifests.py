@@ -1,0 +1,66 @@
+"""The Kubernetes and AI Core examples mount the secret as a directory: the only way a
+rotation reaches a container (subPath mounts and environment variables never change)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def pod_spec(document: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a Pod, or of an AI Core serving template's KServe predictor."""
+    if document["kind"] == "Pod":
+        return dict(document["spec"])
+    assert document["kind"] == "ServingTemplate"
+    inner = yaml.safe_load(document["spec"]["template"]["spec"])  # a string in AI Core
+    return dict(inner["predictor"])
+
+
+def check_directory_mounts(spec: dict[str, Any]) -> list[str]:
+    """The secret's mount paths; fails on a subPath mount or a secret in the environment."""
+    secret_volumes = {volume["name"] for volume in spec["volumes"] if "secret" in volume}
+    assert secret_volumes
+    paths = []
+    for container in spec["containers"]:
+        for mount in container.get("volumeMounts", []):
+            if mount["name"] in secret_volumes:
+                assert "subPath" not in mount, container["name"]
+                assert "subPathExpr" not in mount, container["name"]
+                assert mount.get("readOnly") is True
+                paths.append(mount["mountPath"])
+        for variable in container.get("env", []):
+            assert "secretKeyRef" not in variable.get("valueFrom", {}), variable["name"]
+        for source in container.get("envFrom", []):
+            assert "secretRef" not in source, container["name"]
+    return paths
+
+
+@pytest.mark.parametrize("example", ["kubernetes/sidecar.yaml", "aicore/serving-template.yaml"])
+def test_the_secret_is_mounted_as_a_directory_and_watched(example: str) -> None:
+    document = yaml.safe_load((EXAMPLES / example).read_text())
+    spec = pod_spec(document)
+    paths = check_directory_mounts(spec)
+    watching = [
+        container
+        for container in spec["containers"]
+        if "secretwatch" in container["image"] or container.get("command") == ["secretwatch"]
+    ]
+    assert watching, "no container runs secretwatch"
+    for container in watching:
+        arguments = container["args"]
+        assert arguments[0] in {"watch", "run"}
+        assert arguments[1] in paths  # it watches the directory that is mounted
+
+
+def test_the_sidecar_can_signal_the_server() -> None:
+    spec = pod_spec(yaml.safe_load((EXAMPLES / "kubernetes/sidecar.yaml").read_text()))
+    assert spec["shareProcessNamespace"] is True
+    sidecar = next(c for c in spec["containers"] if c["name"] == "secretwatch")
+    env = {variable["name"]: variable["value"] for variable in sidecar["env"]}
+    assert env["SECRETWATCH_SIGNAL"] == "HUP"
+    assert env["SECRETWATCH_PROCESS_NAME"]
