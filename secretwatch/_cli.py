@@ -7,7 +7,7 @@ import sys
 from contextvars import ContextVar
 from types import ModuleType
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     CliApp,
@@ -84,7 +84,9 @@ class Show(BaseSettings):
     the same key to compare fingerprints across pods or runs.
     """
 
-    model_config = SettingsConfigDict(cli_kebab_case=True, cli_implicit_flags=True)
+    model_config = SettingsConfigDict(
+        cli_kebab_case=True, cli_implicit_flags=True, env_prefix="SECRETWATCH_"
+    )
 
     path: CliPositionalArg[str] = Field(description="the volume directory, or a file")
     json_: bool = Field(default=False, alias="json", description="print JSON, for scripts")
@@ -143,6 +145,10 @@ def cli(*args: str) -> int:
     token = _child_command.set(tuple(command))
     try:
         CliApp.run(Cli, cli_args=arguments)
+    except ValidationError as exc:  # bad option values: say which, never quote them
+        for line in _option_errors(exc):
+            print(f"secretwatch: {line}", file=sys.stderr)
+        return 2
     except SystemExit as exit_:
         if isinstance(exit_.code, str):  # a message for the user, as the interpreter prints it
             print(exit_.code, file=sys.stderr)
@@ -150,6 +156,18 @@ def cli(*args: str) -> int:
     finally:
         _child_command.reset(token)
     return 0
+
+
+def _option_errors(exc: ValidationError) -> list[str]:
+    """``--option: message`` lines, without the input (a webhook URL holds credentials)."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        # the location is (command, option, ...): an error of the whole command has no option
+        fields = [str(part) for part in error["loc"] if not isinstance(part, int)][1:]
+        option = "--" + fields[0].replace("_", "-") + ": " if fields else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{option}{message}")
+    return lines
 
 
 def main() -> None:

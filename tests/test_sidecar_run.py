@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
+import select
 import signal
 import sys
 from collections.abc import Iterator
@@ -20,14 +22,27 @@ from .sidecar import Sidecar
 CANARY = "CANARY-run-3b9e"
 
 CHILD = """
-import json, os, signal, sys
-def say(what):
-    print(json.dumps({"pid": os.getpid(), "says": what, "argv": sys.argv[1:]}), flush=True)
+import json, os, signal, subprocess, sys
+def say(what, **more):
+    line = {"pid": os.getpid(), "says": what, "argv": sys.argv[1:], **more}
+    print(json.dumps(line), flush=True)
+def option(name):
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else None
 signal.signal(signal.SIGHUP, lambda *_: say("HUP"))
-signal.signal(signal.SIGTERM, lambda *_: (say("TERM"), sys.exit(7)))
-say("started")
-if "--exit-with" in sys.argv:
-    sys.exit(int(sys.argv[sys.argv.index("--exit-with") + 1]))
+if "--ignore-term" in sys.argv:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+else:
+    signal.signal(signal.SIGTERM, lambda *_: (say("TERM"), sys.exit(7)))
+if option("--exit-once-with") and not os.path.exists(option("--marker")):
+    open(option("--marker"), "w").close()
+    sys.exit(int(option("--exit-once-with")))
+if "--with-grandchild" in sys.argv:
+    grandchild = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"])
+    say("started", grandchild=grandchild.pid)
+else:
+    say("started")
+if option("--exit-with"):
+    sys.exit(int(option("--exit-with")))
 while True:
     signal.pause()
 """
@@ -105,18 +120,98 @@ def test_a_command_that_ends_well_ends_run(vol: AtomicVolume) -> None:
         assert run.wait() == 0
 
 
-def test_a_command_that_fails_is_restarted_with_backoff(vol: AtomicVolume) -> None:
-    with running(vol, child_args=("--exit-with", "3")) as run:
-        first = run.said()
-        exited = run.event("secretwatch.child_exited", pid=first["pid"])
+def test_a_command_that_fails_is_restarted_with_backoff(vol: AtomicVolume, tmp_path: Path) -> None:
+    marker = str(tmp_path / "failed-once")
+    with running(vol, child_args=("--exit-once-with", "3", "--marker", marker)) as run:
+        exited = run.event("secretwatch.child_exited")
         assert exited["exit_code"] == 3
         restarting = run.event("secretwatch.child_restarting")
         assert (restarting["delay"], restarting["failures"]) == (1.0, 1)
-        second = run.said()
+        second = run.said()  # the second start runs
         assert second["says"] == "started"
-        assert second["pid"] != first["pid"]
-        assert run.event("secretwatch.child_restarting")["delay"] == 2.0  # backing off
-        assert run.stop(signal.SIGTERM) in (3, 7)  # caught between attempts, or running
+        assert second["pid"] != exited["pid"]
+        assert run.stop(signal.SIGTERM) == 7
+        assert run.said() == {**second, "says": "TERM"}
+
+
+def test_the_delay_grows_while_the_command_keeps_failing(vol: AtomicVolume) -> None:
+    with running(vol, child_args=("--exit-with", "3")) as run:
+        assert run.event("secretwatch.child_restarting")["delay"] == 1.0
+        assert run.event("secretwatch.child_restarting")["delay"] == 2.0
+        assert run.stop(signal.SIGTERM) == 3  # no command running: the last exit code
+
+
+def gone(pid: int) -> bool:
+    """Wait (on a pidfd, not a sleep) until process ``pid`` has ended."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        ready, _, _ = select.select([descriptor], [], [], TIMEOUT)
+        return bool(ready)
+    finally:
+        os.close(descriptor)
+
+
+def test_what_the_command_started_ends_with_it(vol: AtomicVolume) -> None:
+    """Restart and stop signal the command's process group, not only the command."""
+    with running(vol, child_args=("--with-grandchild",)) as run:
+        first = run.said()
+        vol.write({"token": CANARY + "-2"})
+        assert run.said()["says"] == "TERM"
+        second = run.said()
+        assert gone(int(first["grandchild"]))  # type: ignore[call-overload]
+        assert run.stop(signal.SIGTERM) == 7
+        assert gone(int(second["grandchild"]))  # type: ignore[call-overload]
+
+
+def test_a_command_that_ignores_sigterm_is_killed_after_the_grace_period(
+    vol: AtomicVolume,
+) -> None:
+    with running(vol, "--grace", "0.5", child_args=("--ignore-term",)) as run:
+        assert run.said()["says"] == "started"
+        run.process.send_signal(signal.SIGTERM)
+        run.event("secretwatch.child_killed")
+        assert run.wait() == 128 + signal.SIGKILL
+
+
+def test_sigterm_reaches_the_command_while_an_action_runs(
+    vol: AtomicVolume, tmp_path: Path
+) -> None:
+    """A slow action does not hold back the command's SIGTERM (Kubernetes' grace period)."""
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    script = (
+        "import json, sys; print(json.dumps({'says': 'exec-started'}), flush=True); "
+        "open(sys.argv[1]).read()"
+    )
+    command = f"{sys.executable} -c {script!r} {gate}"
+    with running(vol, "--on-change", "signal:HUP", "--exec", command) as run:
+        first = run.said()
+        vol.write({"token": CANARY + "-2"})
+        assert run.said()["says"] == "HUP"
+        assert run.said()["says"] == "exec-started"
+        run.process.send_signal(signal.SIGTERM)
+        assert run.said() == {**first, "says": "TERM"}  # while the action still runs
+        with gate.open("w") as release:
+            release.write("go")
+        assert run.wait() == 7
+
+
+def test_a_command_that_can_no_longer_start_ends_run(vol: AtomicVolume, tmp_path: Path) -> None:
+    program = tmp_path / "server"
+    program.write_text(f"#!{sys.executable}\n{CHILD}")
+    program.chmod(0o755)
+    process = Run("run", str(vol.path), "--debounce", "0", "--", str(program))
+    try:
+        assert process.said()["says"] == "started"
+        program.unlink()  # the program is gone: a restart can't start it
+        vol.write({"token": CANARY + "-2"})
+        process.event("secretwatch.child_start_failed")
+        assert process.wait() == 127
+    finally:
+        process.close()
 
 
 def test_run_needs_a_command(vol: AtomicVolume) -> None:

@@ -163,8 +163,8 @@ def test_exec_gets_the_change_in_its_environment(vol: AtomicVolume, tmp_path: Pa
 def test_a_failing_command_is_reported_with_its_exit_code(vol: AtomicVolume) -> None:
     command = f"{sys.executable} -c 'raise SystemExit(3)'"
     args = ["watch", str(vol.path), "--exec", command, "--debounce", "0", "--webhook-retries", "1"]
-    with running(*args) as sidecar:
-        sidecar.event("secretwatch.watching")
+    with running(*args, "--listen", "127.0.0.1:0") as sidecar:
+        port = sidecar.event("secretwatch.listening")["port"]
         vol.write({"token": CANARY + "-2"})
         first = sidecar.event("secretwatch.action_failed", action="exec")
         assert first["error"].endswith("exit code 3")
@@ -172,7 +172,19 @@ def test_a_failing_command_is_reported_with_its_exit_code(vol: AtomicVolume) -> 
         assert sidecar.event("secretwatch.action_failed", action="exec")["retrying"] is False
         gave_up = sidecar.event("secretwatch.action_gave_up", action="exec")
         assert gave_up["attempts"] == 2
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=TIMEOUT).text
+        assert 'secretwatch_action_failures_total{kind="exec"} 2.0' in metrics
         assert sidecar.stop() == 0
+
+
+def test_once_stops_retrying_on_sigterm(vol: AtomicVolume) -> None:
+    closed = Receiver()
+    closed.close()  # nobody listens there
+    url = f"http://127.0.0.1:{closed.port}/reload"
+    args = ["watch", str(vol.path), "--once", "--webhook", url, "--webhook-retries", "50"]
+    with running(*args) as sidecar:
+        sidecar.event("secretwatch.action_failed", action="webhook")
+        assert sidecar.stop() == 1  # promptly: no 50 retries first
 
 
 def test_once_runs_the_actions_once_and_exits(vol: AtomicVolume, receiver: Receiver) -> None:
@@ -241,14 +253,30 @@ def test_health_readiness_and_metrics(vol: AtomicVolume) -> None:
 
 
 def test_bad_options_are_refused_clearly(vol: AtomicVolume) -> None:
+    """One line per problem, naming the option; never a traceback, never the values."""
+    hook = "http://admin:hook-password@127.0.0.1:9/reload"
     for args, message in [
         (["--signal", "HUP"], "--signal needs exactly one of --pid-file and --process-name"),
-        (["--signal", "NOPE", "--pid-file", "x"], "unknown signal 'NOPE'"),
-        (["--listen", "nowhere"], "listen must be HOST:PORT"),
+        (["--signal", "NOPE", "--pid-file", "x"], "--signal: unknown signal 'NOPE'"),
+        (["--listen", "nowhere"], "--listen: listen must be HOST:PORT"),
+        (["--webhook", hook, "--pid-file", "x"], "--pid-file and --process-name need --signal"),
+        (["--webhook", "ftp://host/x"], "--webhook: each webhook must be an http:// or https://"),
+        (["--exec", "'unclosed"], "--exec: cannot split the command"),
+        (["--debounce", "-1"], "--debounce: Input should be greater than or equal to 0"),
     ]:
         with running("watch", str(vol.path), *args) as sidecar:
-            assert sidecar.wait() != 0
-        assert message in sidecar.output()
+            assert sidecar.wait() == 2
+        output = sidecar.output()
+        assert f"secretwatch: {message}" in output
+        assert "Traceback" not in output
+        assert "hook-password" not in output
+
+
+def test_a_port_in_use_is_a_clear_error(vol: AtomicVolume, receiver: Receiver) -> None:
+    with running("watch", str(vol.path), "--listen", f"127.0.0.1:{receiver.port}") as sidecar:
+        failed = sidecar.event("secretwatch.start_failed")
+        assert failed["error"] == "Address already in use"
+        assert sidecar.wait() == 1
 
 
 def test_help_describes_every_option() -> None:
@@ -301,7 +329,7 @@ def test_sigterm_lets_the_running_action_finish(vol: AtomicVolume, tmp_path: Pat
 
 def test_the_canary_shows_nowhere(vol: AtomicVolume, receiver: Receiver, tmp_path: Path) -> None:
     """Every output of the sidecar, with every action, rejection and endpoint in play."""
-    url = receiver.url(userinfo=f"user:{CANARY}-hook@")
+    url = receiver.url(f"/reload?token={CANARY}-query", userinfo=f"user:{CANARY}-hook@")
     command = f"{sys.executable} -c 'pass'"
     args = ["watch", str(vol.path), "--webhook", url, "--exec", command, "--debounce", "0"]
     texts: list[str] = []
@@ -314,7 +342,7 @@ def test_the_canary_shows_nowhere(vol: AtomicVolume, receiver: Receiver, tmp_pat
         ]:
             vol.write(payload)
             if isinstance(payload["token"], str):  # applied: the webhook is called
-                texts.append(repr(receiver.request()))
+                texts.append(receiver.request().body.decode())  # the JSON body
             else:
                 sidecar.event("secretwatch.rejected")
         texts.append(httpx.get(f"{base}/metrics", timeout=TIMEOUT).text)

@@ -43,8 +43,11 @@ class Action(Protocol):
 
 
 def redact_url(url: httpx.URL) -> str:
-    """The URL without its user information (basic auth credentials)."""
-    return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
+    """The URL to log: its scheme, host and port only. Credentials hide in the user
+    information, the query (``?token=``) and the path (``/services/T0/B0/<token>``)."""
+    port = f":{url.port}" if url.port else ""
+    rest = "/..." if url.raw_path not in (b"", b"/") else "/"
+    return f"{url.scheme}://{url.host}{port}{rest}"
 
 
 class Webhook:
@@ -52,7 +55,7 @@ class Webhook:
 
     kind = "webhook"
 
-    def __init__(self, url: str, *, method: str, status: int, timeout: float):
+    def __init__(self, url: str, *, method: str, status: int, timeout: float, number: int = 1):
         parsed = httpx.URL(url)
         if parsed.scheme not in {"http", "https"}:
             raise ValueError(f"a webhook URL must be http or https: {redact_url(parsed)}")
@@ -64,7 +67,7 @@ class Webhook:
         self._method = method.upper()
         self._status = status
         self._timeout = timeout
-        self.target = str(self._url)
+        self.target = f"#{number} {redact_url(parsed)}"  # the number tells webhooks apart
 
     def __call__(self, event: Event) -> None:
         body = {"path": event.path, "version": event.version, "changed_keys": list(event.keys)}
@@ -95,16 +98,19 @@ class Signal:
         self.target = f"pid file {pid_file}" if pid_file else f"process {process_name}"
 
     def __call__(self, event: Event) -> None:
-        pids = self._pids()
-        if not pids:
-            raise ActionError(f"signal {self._signal.name}: no {self.target}")
-        for pid in pids:
+        sent = 0
+        for pid in self._pids():
             try:
                 os.kill(pid, self._signal)
+            except ProcessLookupError:  # ended meanwhile: the others still get it
+                continue
             except OSError as exc:
                 raise ActionError(
                     f"signal {self._signal.name} to pid {pid}: {exc.strerror}"
                 ) from None
+            sent += 1
+        if not sent:
+            raise ActionError(f"signal {self._signal.name}: no process for {self.target}")
 
     def _pids(self) -> list[int]:
         if self._pid_file is not None:
@@ -113,8 +119,10 @@ class Signal:
                     text = file.read().strip()
             except OSError as exc:
                 raise ActionError(f"pid file {self._pid_file}: {exc.strerror}") from None
-            if not text.isdigit():
-                raise ActionError(f"pid file {self._pid_file} holds no pid")
+            # 0 and negative numbers signal process groups (this one's, with 0), and 1 is the
+            # container's init: none of them is a server to reload
+            if not text.isdigit() or not 1 < int(text) < 2**22:
+                raise ActionError(f"pid file {self._pid_file} holds no pid of a process")
             return [int(text)]
         assert self._process_name is not None
         return sorted(_processes_named(self._process_name))

@@ -1,16 +1,19 @@
 """The command ``secretwatch run`` supervises: started, signalled, restarted, stopped.
 
-The child runs in a process group of its own (a terminal's Ctrl-C reaches secretwatch,
-which passes it on) and never sees secretwatch's arguments. A restart is graceful: SIGTERM,
-up to ``grace`` seconds to exit, then SIGKILL. A child that exits on its own with 0 ends
-``run`` with 0; one that fails is started again after a backoff (1, 2, 4 ... 30 s), and
-each failure is logged.
+The child never sees secretwatch's arguments. It runs in a process group of its own (but
+in a terminal's, when run from one, so that it can read the terminal), and stopping it
+stops the group: the processes it started too. A restart is graceful: SIGTERM, up to
+``grace`` seconds to exit, then SIGKILL. A child that exits on its own with 0 ends ``run``
+with 0; one that fails is started again after a backoff (1, 2, 4 ... 30 s), and each
+failure is logged. A child that can't be started again ends ``run`` with 127.
 """
 
 from __future__ import annotations
 
+import os
 import signal as signals
 import subprocess
+import sys
 import threading
 
 import structlog
@@ -36,6 +39,7 @@ class Child:
         self._closing = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
         self._failures = 0  # failed exits in a row, for the backoff
+        self._own_group = not sys.stdin.isatty()  # a terminal's group may read the terminal
         self.exited_on_its_own: int | None = None  # its exit code, when it ended run
 
     @property
@@ -45,47 +49,71 @@ class Child:
         return None if process is None else process.pid
 
     def start(self) -> None:
-        """Start the command (raises ``OSError`` when it can't be started)."""
+        """Start the command, unless a change started it already (``OSError``: it can't)."""
         with self._lock:
-            self._spawn()
+            if self._process is None:
+                self._spawn()
 
     def restart(self) -> None:
-        """Stop the child gracefully and start it again."""
+        """Stop the child gracefully and start it again (or end ``run`` when it can't)."""
         with self._lock:
             if self._closing.is_set():
                 return
             old, self._process = self._process, None
             if old is not None:
-                _terminate(old, self._grace)
+                self._terminate(old)
             self._failures = 0
-            self._spawn()
+            try:
+                self._spawn()
+            except OSError as exc:  # not transient (the program is gone): retries won't help
+                _log.error("secretwatch.child_start_failed", error=exc.strerror)
+                self.exited_on_its_own = 127
+                self._stop.set("the command could not be started again")
 
     def send(self, number: signals.Signals) -> None:
-        """Send ``number`` to the child; ``ActionError`` when none runs."""
+        """Send ``number`` to the child (not its group); ``ActionError`` when none runs."""
         process = self._process
         if process is None or process.poll() is not None:
             raise ActionError(f"signal {number.name}: the command is not running")
         process.send_signal(number)
 
     def stop(self, number: signals.Signals) -> int:
-        """Pass ``number`` on, wait up to the grace period (then SIGKILL); its exit code."""
+        """Pass ``number`` on to the group, wait up to the grace period (then SIGKILL); the
+        command's exit code."""
         self._closing.set()
         with self._lock:
             process = self._process
         if process is None:
             return 1
+        self._terminate(process, number)
+        return _exit_code(process.returncode)
+
+    def _terminate(
+        self, process: subprocess.Popen[bytes], number: signals.Signals = signals.SIGTERM
+    ) -> None:
         if process.poll() is None:
-            process.send_signal(number)
+            self._signal_group(process, number)
             try:
                 process.wait(self._grace)
             except subprocess.TimeoutExpired:
                 _log.warning("secretwatch.child_killed", pid=process.pid, grace=self._grace)
-                process.kill()
+                self._signal_group(process, signals.SIGKILL)
                 process.wait()
-        return _exit_code(process.returncode)
+        else:  # ended already; what it started may not have
+            self._signal_group(process, signals.SIGKILL)
+
+    def _signal_group(self, process: subprocess.Popen[bytes], number: signals.Signals) -> None:
+        try:
+            if self._own_group:
+                os.killpg(process.pid, number)
+            elif process.poll() is None:
+                process.send_signal(number)
+        except ProcessLookupError:  # the whole group has ended
+            pass
 
     def _spawn(self) -> None:
-        process = subprocess.Popen(self._argv, process_group=0)
+        group = 0 if self._own_group else None
+        process = subprocess.Popen(self._argv, process_group=group)
         self._process = process
         _log.info("secretwatch.child_started", pid=process.pid, command=self._argv[0])
         threading.Thread(
@@ -110,23 +138,13 @@ class Child:
         with self._lock:
             if process is not self._process or self._closing.is_set():
                 return
+            self._signal_group(process, signals.SIGKILL)  # what it left running
             try:
                 self._spawn()
             except OSError as exc:
                 _log.error("secretwatch.child_start_failed", error=exc.strerror)
                 self.exited_on_its_own = 127
                 self._stop.set("the command could not be started again")
-
-
-def _terminate(process: subprocess.Popen[bytes], grace: float) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            _log.warning("secretwatch.child_killed", pid=process.pid, grace=grace)
-            process.kill()
-            process.wait()
 
 
 def _exit_code(returncode: int) -> int:
@@ -143,10 +161,7 @@ class RestartChild:
         self._child = child
 
     def __call__(self, event: Event) -> None:
-        try:
-            self._child.restart()
-        except OSError as exc:
-            raise ActionError(f"restart: cannot start the command: {exc.strerror}") from None
+        self._child.restart()
 
     def __repr__(self) -> str:
         return "RestartChild()"

@@ -7,6 +7,7 @@ environment is one value or a comma-separated list.
 
 from __future__ import annotations
 
+import shlex
 import signal as signals
 from typing import Literal
 
@@ -70,6 +71,27 @@ class ActionOptions(WatchConfig):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="the lowest level logged"
     )
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            scheme, sep, rest = url.partition("://")
+            if scheme.lower() not in {"http", "https"} or not sep or not rest:
+                raise ValueError("each webhook must be an http:// or https:// URL")
+        return value
+
+    @field_validator("exec")
+    @classmethod
+    def _a_command(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                argv = shlex.split(value)
+            except ValueError as exc:  # an unclosed quote
+                raise ValueError(f"cannot split the command: {exc}") from None
+            if not argv:
+                raise ValueError("the command is empty")
+        return value
 
     @field_validator("signal")
     @classmethod

@@ -10,7 +10,7 @@ import signal as signals
 
 import structlog
 
-from secretwatch._sidecar.actions import Action
+from secretwatch._sidecar.actions import Action, ActionError
 from secretwatch._sidecar.child import Child, RestartChild, SignalChild
 from secretwatch._sidecar.config import RunOptionsModel, signal_number
 from secretwatch._sidecar.service import Service, build_actions, stop_requests
@@ -22,14 +22,17 @@ _log = structlog.get_logger("secretwatch")
 
 def run_command(options: RunOptionsModel, command: list[str]) -> int:
     """Run ``secretwatch run``; return the exit code (the command's, when it ran)."""
-    stop = stop_requests()
+    stop = stop_requests(signals.SIGTERM, signals.SIGINT, signals.SIGQUIT)
     child = Child(command, grace=options.grace, stop=stop)
+    for number in _PASSED_ON:  # signals meant for the command, as in an init process
+        signals.signal(number, lambda number, frame: _pass_on(child, number))
     on_change: Action
     if options.on_change == "restart":
         on_change = RestartChild(child)
     else:
         on_change = SignalChild(child, signal_number(options.on_change.partition(":")[2]))
     service = Service(options.paths, options, [on_change, *build_actions(options)])
+    stop.on_stop.append(service.runner.cancel)
     try:
         if not service.start():
             return 1
@@ -39,9 +42,21 @@ def run_command(options: RunOptionsModel, command: list[str]) -> int:
             _log.error("secretwatch.child_start_failed", command=command[0], error=exc.strerror)
             return 127
         reason = stop.wait()
+        ended = child.exited_on_its_own
+        if ended is not None:  # the command ended run; what it started ends with it
+            child.stop(signals.SIGTERM)
+            return ended
+        _log.info("secretwatch.stopping", signal=reason)
+        return child.stop(signals.Signals[reason])  # at once: not after a running action
     finally:
-        service.close()  # no restart from here on
-    if child.exited_on_its_own is not None:
-        return child.exited_on_its_own
-    _log.info("secretwatch.stopping", signal=reason)
-    return child.stop(signals.Signals[reason])
+        service.close()
+
+
+_PASSED_ON = (signals.SIGHUP, signals.SIGUSR1, signals.SIGUSR2)
+
+
+def _pass_on(child: Child, number: int) -> None:
+    try:
+        child.send(signals.Signals(number))
+    except ActionError:
+        _log.warning("secretwatch.signal_not_passed_on", signal=signals.Signals(number).name)

@@ -54,11 +54,24 @@ class Runner:
         results = [self._run(action, event) for action in self._actions]  # every one runs
         return all(results)
 
-    def close(self, timeout: float | None = None) -> None:
-        """Let the running attempt finish, skip the rest (reported), stop the thread."""
+    @property
+    def alive(self) -> bool:
+        """Whether its thread still runs the actions."""
+        return self._thread.is_alive()
+
+    def cancel(self) -> None:
+        """No more retries nor events: the running attempt is the last one."""
+        self._closing.set()
+
+    def close(self) -> None:
+        """Let the running attempt finish, skip the rest (reported), stop the thread.
+
+        Waits for the running attempt, which each action bounds (``--webhook-timeout``,
+        ``--exec-timeout``).
+        """
         self._closing.set()
         self._events.put(None)
-        self._thread.join(timeout)
+        self._thread.join()
 
     def _loop(self) -> None:
         while (event := self._events.get()) is not None:
@@ -74,7 +87,8 @@ class Runner:
                 break
             try:
                 action(event)
-            except ActionError as exc:
+            except Exception as exc:  # an ActionError says why; anything else, by its type
+                reason = str(exc) if isinstance(exc, ActionError) else type(exc).__name__
                 self._metrics.action_failures.labels(action.kind).inc()
                 last = attempt == self._retries
                 _log.warning(
@@ -83,7 +97,7 @@ class Runner:
                     path=event.path,
                     version=event.version,
                     attempt=attempt + 1,
-                    error=str(exc),
+                    error=reason,
                     retrying=not last,
                 )
                 if not last:

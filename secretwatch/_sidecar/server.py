@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +12,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from secretwatch._sidecar.metrics import Metrics
 
 __all__ = ["StatusServer"]
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 class StatusServer:
@@ -31,6 +36,8 @@ class StatusServer:
         checks = {"/healthz": healthy, "/readyz": ready}
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = 10  # seconds a client may take to send its request
+
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
@@ -51,7 +58,8 @@ class StatusServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass  # probes every few seconds: not worth a log line each
 
-        self._server = ThreadingHTTPServer(address, Handler)
+        server_class = _IPv6Server if ":" in address[0] else ThreadingHTTPServer
+        self._server = server_class(address, Handler)  # OSError: the port is taken, ...
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="secretwatch-http", daemon=True

@@ -30,8 +30,6 @@ __all__ = ["Service", "StopRequest", "build_actions", "stop_requests"]
 
 _log = structlog.get_logger("secretwatch")
 
-_GRACE = 30.0  # seconds the running action may take to finish when stopping
-
 
 def build_actions(options: ActionOptions) -> list[Action]:
     """The actions the options ask for, in the order webhooks, signal, command."""
@@ -41,8 +39,9 @@ def build_actions(options: ActionOptions) -> list[Action]:
             method=options.webhook_method,
             status=options.webhook_status,
             timeout=options.webhook_timeout,
+            number=number,
         )
-        for url in options.webhook
+        for number, url in enumerate(options.webhook, 1)
     ]
     if options.signal is not None:
         actions.append(
@@ -63,12 +62,15 @@ class StopRequest:
     def __init__(self) -> None:
         self._event = threading.Event()
         self.reason = ""
+        self.on_stop: list[Callable[[], object]] = []  # called once, when set
 
     def set(self, reason: str) -> None:
         """Ask the main thread to stop, for ``reason``."""
         if not self._event.is_set():
             self.reason = reason
             self._event.set()
+            for callback in self.on_stop:
+                callback()
 
     def wait(self) -> str:
         """Block until a stop is asked for; return why."""
@@ -76,14 +78,15 @@ class StopRequest:
         return self.reason
 
 
-def stop_requests() -> StopRequest:
-    """A :class:`StopRequest` set by SIGTERM and SIGINT (call from the main thread)."""
+def stop_requests(*numbers: signals.Signals) -> StopRequest:
+    """A :class:`StopRequest` set by ``numbers`` (SIGTERM and SIGINT by default); call it
+    from the main thread."""
     request = StopRequest()
 
     def handle(number: int, frame: FrameType | None) -> None:
         request.set(signals.Signals(number).name)
 
-    for number in (signals.SIGTERM, signals.SIGINT):
+    for number in numbers or (signals.SIGTERM, signals.SIGINT):
         signals.signal(number, handle)
     return request
 
@@ -117,12 +120,17 @@ class Service:
             actions=[repr(action) for action in self.actions],
         )
         if self._listen is not None:
-            self._server = StatusServer(
-                parse_listen(self._listen),
-                healthy=lambda: all(watcher.running for watcher in self.watchers),
-                ready=lambda: all(watcher.snapshot.version > 0 for watcher in self.watchers),
-                metrics=self.metrics,
-            )
+            try:
+                self._server = StatusServer(
+                    parse_listen(self._listen),
+                    healthy=self._healthy,
+                    ready=lambda: all(watcher.snapshot.version > 0 for watcher in self.watchers),
+                    metrics=self.metrics,
+                )
+            except OSError as exc:  # the port is taken, the address is not this host's
+                reason = exc.strerror or type(exc).__name__
+                _log.error("secretwatch.start_failed", listen=self._listen, error=reason)
+                return False
             self._server.start()
             host, port = self._server.address
             _log.info("secretwatch.listening", host=host, port=port)
@@ -141,9 +149,12 @@ class Service:
         """Stop watching, let the running action finish, stop serving."""
         for watcher in self.watchers:
             watcher.stop()
-        self.runner.close(_GRACE)
+        self.runner.close()
         if self._server is not None:
             self._server.close()
+
+    def _healthy(self) -> bool:
+        return self.runner.alive and all(watcher.running for watcher in self.watchers)
 
     def _on_rejected(self, error: SecretWatchError) -> None:
         self.metrics.rejected.labels(error.path).inc()

@@ -21,6 +21,7 @@ def run_watch(options: WatchOptionsModel) -> int:
     """Run ``secretwatch watch``; return the exit code."""
     stop = stop_requests()
     service = Service(options.paths, options, build_actions(options))
+    stop.on_stop.append(service.runner.cancel)  # no more retries, also under --once
     try:
         if not service.start():
             return 1
