@@ -70,7 +70,8 @@ class Run(RunOptionsModel):
     def cli_cmd(self) -> None:
         command = _child_command.get()
         if not command:
-            raise SystemExit("secretwatch run: give the command after --: run PATH... -- CMD")
+            print("secretwatch run: give the command after --: run PATH... -- CMD", file=sys.stderr)
+            raise SystemExit(2)
         run_command = _sidecar_module("run").run_command
         configure_logging(self.log_format, self.log_level)
         raise SystemExit(run_command(self, list(command)))

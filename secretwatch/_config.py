@@ -9,6 +9,8 @@ or a comma-separated list (``SECRETWATCH_WEBHOOK=http://a,http://b``).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BeforeValidator, Field
@@ -22,22 +24,39 @@ from secretwatch._watcher import (
     WatchOptions,
 )
 
-__all__ = ["ENV_PREFIX", "CommaList", "WatchConfig"]
+__all__ = ["ENV_PREFIX", "CommaList", "PathList", "UrlList", "WatchConfig", "comma_separated"]
 
 ENV_PREFIX = "SECRETWATCH_"
 
 T = TypeVar("T")
 
 
-def _split_commas(value: Any) -> Any:
-    """``"a, b"`` -> ``["a", "b"]``; a list (from the command line) is left as it is."""
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
+def comma_separated(starts: str = "") -> Callable[[Any], Any]:
+    """A splitter of ``"a, b"`` into ``["a", "b"]``, at the commas before ``starts`` only.
+
+    pydantic-settings gives a list option as one comma-joined string (from the environment,
+    and from repeated options on the command line). ``starts`` is a regular expression for
+    what begins an item (``https?://`` for URLs, ``/`` for absolute paths), so that a comma
+    inside an item (``?ids=1,2``) does not split it. A list is left as it is.
+    """
+    separator = re.compile(rf",\s*(?={starts})")
+
+    def split(value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in separator.split(value) if part.strip()]
+        return value
+
+    return split
 
 
-CommaList = Annotated[list[T], NoDecode, BeforeValidator(_split_commas)]
+CommaList = Annotated[list[T], NoDecode, BeforeValidator(comma_separated())]
 """A list that an environment variable gives as one value or comma-separated values."""
+
+UrlList = Annotated[list[str], NoDecode, BeforeValidator(comma_separated("[A-Za-z]+://"))]
+"""A list of URLs, split only at commas before a scheme (``a,https://b``)."""
+
+PathList = Annotated[list[str], NoDecode, BeforeValidator(comma_separated("/"))]
+"""A list of paths, split only at commas before an absolute path (``/a,/b``)."""
 
 
 class WatchConfig(BaseSettings):

@@ -84,4 +84,5 @@ def print_volume(description: dict[str, Any], out: TextIO, *, as_json: bool) -> 
         if source != "random"
         else f"keyed with a random key: set {FINGERPRINT_KEY_VARIABLE} to compare across runs"
     )
-    print(f"\n{len(keys)} keys; fingerprints {note}", file=out)
+    count = f"{len(keys)} key" + ("" if len(keys) == 1 else "s")
+    print(f"\n{count}; fingerprints {note}", file=out)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import Field, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from secretwatch._config import ENV_PREFIX, CommaList, WatchConfig
+from secretwatch._config import ENV_PREFIX, CommaList, PathList, UrlList, WatchConfig
 from secretwatch._watcher import SecretWatcher
 
 
@@ -75,3 +75,18 @@ def test_a_repeatable_option_from_one_variable(
 
 def test_a_repeatable_option_given_as_a_list() -> None:
     assert Sidecar(webhook=["http://a", "http://b"]).webhook == ["http://a", "http://b"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "expected"),
+    [
+        (UrlList, "http://a/x?ids=1,2, https://b", ["http://a/x?ids=1,2", "https://b"]),
+        (UrlList, "http://a", ["http://a"]),
+        (PathList, "/etc/a,/etc/we,ird", ["/etc/a", "/etc/we,ird"]),
+        (PathList, ["/a,/b"], ["/a,/b"]),  # a list is taken as it is
+    ],
+)
+def test_lists_split_before_a_new_item_only(
+    kind: object, value: object, expected: list[str]
+) -> None:
+    assert TypeAdapter(kind).validate_python(value) == expected

@@ -138,7 +138,8 @@ def test_the_delay_grows_while_the_command_keeps_failing(vol: AtomicVolume) -> N
     with running(vol, child_args=("--exit-with", "3")) as run:
         assert run.event("secretwatch.child_restarting")["delay"] == 1.0
         assert run.event("secretwatch.child_restarting")["delay"] == 2.0
-        assert run.stop(signal.SIGTERM) == 3  # no command running: the last exit code
+        # no command running (waiting to start it again): ended by the signal
+        assert run.stop(signal.SIGTERM) == 128 + signal.SIGTERM
 
 
 def gone(pid: int) -> bool:
@@ -217,7 +218,26 @@ def test_a_command_that_can_no_longer_start_ends_run(vol: AtomicVolume, tmp_path
 def test_run_needs_a_command(vol: AtomicVolume) -> None:
     process = Sidecar("run", str(vol.path))
     try:
-        assert process.wait() == 1
+        assert process.wait() == 2  # a usage error
         assert "give the command after --" in process.output()
     finally:
         process.close()
+
+
+def test_the_command_does_not_inherit_secretwatch_configuration(
+    vol: AtomicVolume, tmp_path: Path
+) -> None:
+    """SECRETWATCH_* variables (a webhook's credentials, say) are not the command's."""
+    out = tmp_path / "env"
+    script = (
+        "import os, sys; open(sys.argv[1], 'w').write(' '.join(sorted(k for k in os.environ "
+        "if 'SECRETWATCH' in k or k == 'MY_SETTING')))"
+    )
+    env = {"SECRETWATCH_WEBHOOK_TIMEOUT": "3", "MY_SETTING": "1"}
+    process = Run("run", str(vol.path), "--", sys.executable, "-c", script, str(out), env=env)
+    try:
+        process.event("secretwatch.child_exited")
+        assert process.wait() == 0
+    finally:
+        process.close()
+    assert out.read_text() == "MY_SETTING"

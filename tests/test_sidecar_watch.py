@@ -230,14 +230,14 @@ def test_configuration_from_the_environment(vol: AtomicVolume, receiver: Receive
 
 def test_health_readiness_and_metrics(vol: AtomicVolume) -> None:
     args = ["watch", str(vol.path), "--listen", "127.0.0.1:0", "--debounce", "0"]
-    with running(*args) as sidecar:
+    with running(*args, "--max-bytes", "100") as sidecar:
         listening = sidecar.event("secretwatch.listening")
         base = f"http://127.0.0.1:{listening['port']}"
         assert httpx.get(f"{base}/healthz", timeout=TIMEOUT).status_code == 200
         assert httpx.get(f"{base}/readyz", timeout=TIMEOUT).status_code == 200
         vol.write({"token": CANARY + "-2"})
         sidecar.event("secretwatch.changed", version=2)
-        vol.write({"token": b"\xff not text"})  # rejected
+        vol.write({"token": "x" * 101})  # rejected: larger than --max-bytes
         sidecar.event("secretwatch.rejected")
         metrics = httpx.get(f"{base}/metrics", timeout=TIMEOUT).text
         path = str(vol.path)
@@ -333,15 +333,16 @@ def test_the_canary_shows_nowhere(vol: AtomicVolume, receiver: Receiver, tmp_pat
     command = f"{sys.executable} -c 'pass'"
     args = ["watch", str(vol.path), "--webhook", url, "--exec", command, "--debounce", "0"]
     texts: list[str] = []
-    with running(*args, "--listen", "127.0.0.1:0", "--log-level", "debug") as sidecar:
+    options = ["--listen", "127.0.0.1:0", "--log-level", "debug", "--max-bytes", "100"]
+    with running(*args, *options) as sidecar:
         base = f"http://127.0.0.1:{sidecar.event('secretwatch.listening')['port']}"
         for payload in [
             {"token": CANARY + "-2"},
-            {"token": CANARY.encode() + b"\xff"},  # rejected: not UTF-8 text
+            {"token": CANARY * 10},  # rejected: larger than --max-bytes
             {"token": CANARY + "-3", "config.json": "{" + CANARY},
         ]:
             vol.write(payload)
-            if isinstance(payload["token"], str):  # applied: the webhook is called
+            if len(payload["token"]) < 100:  # applied: the webhook is called
                 texts.append(receiver.request().body.decode())  # the JSON body
             else:
                 sidecar.event("secretwatch.rejected")
@@ -356,3 +357,41 @@ def test_the_canary_shows_nowhere(vol: AtomicVolume, receiver: Receiver, tmp_pat
     )
     texts += [shown.stdout, shown.stderr]
     assert not [text for text in texts if CANARY in text]
+
+
+def test_binary_keys_are_watched_like_any(tmp_path: Path, receiver: Receiver) -> None:
+    """The sidecar never uses values: a keystore that is not text is a key like any other."""
+    vol = AtomicVolume(tmp_path / "keystore")
+    vol.write({"keystore.p12": b"\xff\xfe\x00binary"})
+    with running("watch", str(vol.path), "--webhook", receiver.url(), "--debounce", "0") as sidecar:
+        sidecar.event("secretwatch.watching")
+        vol.write({"keystore.p12": b"\xff\xfe\x00binary-2"})
+        assert receiver.request().json()["changed_keys"] == ["keystore.p12"]
+        assert sidecar.stop() == 0
+
+
+def test_commas_inside_urls_and_paths(tmp_path: Path, receiver: Receiver) -> None:
+    """A list splits at commas before a new URL or absolute path only."""
+    odd = AtomicVolume(tmp_path / "we,ird")
+    odd.write({"token": "1"})
+    plain = AtomicVolume(tmp_path / "plain")
+    plain.write({"token": "1"})
+    url = receiver.url("/reload?ids=1,2")
+    env = {"SECRETWATCH_PATHS": f"{odd.path},{plain.path}"}
+    with running("watch", "--once", "--webhook", url, env=env) as sidecar:
+        assert sidecar.wait() == 0
+    requests = [receiver.request(), receiver.request()]
+    assert {request.path for request in requests} == {"/reload?ids=1,2"}
+    assert {request.json()["path"] for request in requests} == {str(odd.path), str(plain.path)}
+
+
+def test_a_missing_program_is_refused_at_start(vol: AtomicVolume) -> None:
+    with running("watch", str(vol.path), "--exec", "no-such-program-4f2 --reload") as sidecar:
+        assert sidecar.wait() == 2
+    assert "--exec: no program 'no-such-program-4f2'" in sidecar.output()
+
+
+def test_no_volume_is_a_usage_error() -> None:
+    with running("watch", "--once") as sidecar:
+        assert sidecar.wait() == 2
+    assert "give the volumes to watch: PATH... or SECRETWATCH_PATHS" in sidecar.output()

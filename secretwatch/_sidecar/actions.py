@@ -37,6 +37,7 @@ class Action(Protocol):
     """Something to do on a change."""
 
     kind: str  # "webhook", "signal" or "exec": the label of its metrics
+    target: str  # which one, for the logs (a webhook without credentials)
 
     def __call__(self, event: Event) -> None:
         """Do it; raise :class:`ActionError` when it did not work."""

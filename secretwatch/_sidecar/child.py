@@ -18,6 +18,7 @@ import threading
 
 import structlog
 
+from secretwatch._config import ENV_PREFIX
 from secretwatch._sidecar.actions import ActionError, Event
 from secretwatch._sidecar.service import StopRequest
 
@@ -85,6 +86,9 @@ class Child:
             process = self._process
         if process is None:
             return 1
+        if process.poll() is not None:  # waiting to start it again: ended by this signal
+            self._signal_group(process, signals.SIGKILL)  # what it left running
+            return 128 + number
         self._terminate(process, number)
         return _exit_code(process.returncode)
 
@@ -113,7 +117,9 @@ class Child:
 
     def _spawn(self) -> None:
         group = 0 if self._own_group else None
-        process = subprocess.Popen(self._argv, process_group=group)
+        # secretwatch's configuration (a webhook's credentials, say) is not the command's
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ENV_PREFIX)}
+        process = subprocess.Popen(self._argv, process_group=group, env=env)
         self._process = process
         _log.info("secretwatch.child_started", pid=process.pid, command=self._argv[0])
         threading.Thread(
@@ -125,7 +131,8 @@ class Child:
         with self._lock:
             if process is not self._process or self._closing.is_set():
                 return  # replaced by a restart, or being stopped
-            _log.warning("secretwatch.child_exited", pid=process.pid, exit_code=_exit_code(code))
+            log = _log.info if code == 0 else _log.warning
+            log("secretwatch.child_exited", pid=process.pid, exit_code=_exit_code(code))
             if code == 0:
                 self.exited_on_its_own = 0
                 self._stop.set("the command exited")
@@ -156,6 +163,7 @@ class RestartChild:
     """The action ``--on-change restart``."""
 
     kind = "restart"
+    target = "the command"
 
     def __init__(self, child: Child):
         self._child = child
@@ -171,6 +179,7 @@ class SignalChild:
     """The action ``--on-change signal:NAME``."""
 
     kind = "signal"
+    target = "the command"
 
     def __init__(self, child: Child, number: signals.Signals):
         self._child = child

@@ -8,15 +8,23 @@ environment is one value or a comma-separated list.
 from __future__ import annotations
 
 import shlex
+import shutil
 import signal as signals
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import CliPositionalArg, SettingsConfigDict
 
-from secretwatch._config import ENV_PREFIX, CommaList, WatchConfig
+from secretwatch._config import ENV_PREFIX, PathList, UrlList, WatchConfig
 
-__all__ = ["ActionOptions", "RunOptionsModel", "WatchOptionsModel", "parse_listen", "signal_number"]
+__all__ = [
+    "ActionOptions",
+    "RunOptionsModel",
+    "VolumeOptions",
+    "WatchOptionsModel",
+    "parse_listen",
+    "signal_number",
+]
 
 _CLI = SettingsConfigDict(
     env_prefix=ENV_PREFIX,
@@ -32,9 +40,10 @@ class ActionOptions(WatchConfig):
 
     model_config = _CLI
 
-    webhook: CommaList[str] = Field(
+    webhook: UrlList = Field(
         default_factory=list,
-        description="POST to this URL on every change (repeatable; basic auth from the URL, "
+        description="POST to this URL on every change (repeat the option for several; basic "
+        "auth from the URL, "
         "never logged)",
     )
     webhook_method: str = Field(default="POST", description="HTTP method of the webhook")
@@ -44,7 +53,8 @@ class ActionOptions(WatchConfig):
     webhook_retries: int = Field(
         default=5,
         ge=0,
-        description="retries of a failed action, with exponential backoff and jitter",
+        description="retries of a failed action (webhook, signal or command), with "
+        "exponential backoff and jitter",
     )
     webhook_timeout: float = Field(default=5.0, gt=0, description="seconds per webhook request")
     signal: str | None = Field(
@@ -59,7 +69,8 @@ class ActionOptions(WatchConfig):
     exec: str | None = Field(
         default=None,
         description="run this command on every change, split as a shell would but run "
-        "without one, with SECRETWATCH_CHANGED_KEYS and SECRETWATCH_VERSION set",
+        "without one, with SECRETWATCH_PATH, SECRETWATCH_VERSION and "
+        "SECRETWATCH_CHANGED_KEYS set",
     )
     exec_timeout: float = Field(default=30.0, gt=0, description="seconds the command may run")
     listen: str | None = Field(
@@ -91,6 +102,8 @@ class ActionOptions(WatchConfig):
                 raise ValueError(f"cannot split the command: {exc}") from None
             if not argv:
                 raise ValueError("the command is empty")
+            if shutil.which(argv[0]) is None:  # found now, not at the first rotation
+                raise ValueError(f"no program {argv[0]!r} (not found, or not executable)")
         return value
 
     @field_validator("signal")
@@ -121,21 +134,31 @@ class ActionOptions(WatchConfig):
         return self
 
 
-class WatchOptionsModel(ActionOptions):
+class VolumeOptions(ActionOptions):
+    """The volumes to watch, and what to do: the options of ``watch`` and ``run``."""
+
+    paths: CliPositionalArg[PathList] = Field(
+        default_factory=list,
+        description="the secret volumes (directories, or files) to watch; or "
+        "SECRETWATCH_PATHS=/a,/b",
+    )
+
+    @model_validator(mode="after")
+    def _some_paths(self) -> VolumeOptions:
+        if not self.paths:
+            raise ValueError("give the volumes to watch: PATH... or SECRETWATCH_PATHS")
+        return self
+
+
+class WatchOptionsModel(VolumeOptions):
     """Watch secret volumes; on every applied change, run the configured actions."""
 
-    paths: CliPositionalArg[CommaList[str]] = Field(
-        description="the secret volumes (directories, or files) to watch"
-    )
     once: bool = Field(default=False, description="load, run the actions once, and exit")
 
 
-class RunOptionsModel(ActionOptions):
+class RunOptionsModel(VolumeOptions):
     """Run a command; restart it, or signal it, when a watched volume changes."""
 
-    paths: CliPositionalArg[CommaList[str]] = Field(
-        description="the secret volumes (directories, or files) to watch"
-    )
     on_change: str = Field(
         default="restart",
         description="restart (SIGTERM, then SIGKILL after --grace), or signal:NAME "

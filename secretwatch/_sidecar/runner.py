@@ -94,6 +94,7 @@ class Runner:
                 _log.warning(
                     "secretwatch.action_failed",
                     action=action.kind,
+                    target=action.target,
                     path=event.path,
                     version=event.version,
                     attempt=attempt + 1,
@@ -107,6 +108,7 @@ class Runner:
             _log.info(
                 "secretwatch.action_done",
                 action=action.kind,
+                target=action.target,
                 path=event.path,
                 version=event.version,
                 attempt=attempt + 1,
@@ -115,6 +117,7 @@ class Runner:
         _log.error(
             "secretwatch.action_gave_up",
             action=action.kind,
+            target=action.target,
             path=event.path,
             version=event.version,
             attempts=attempt + 1,

@@ -99,7 +99,9 @@ class Service:
         self.metrics = Metrics()
         self.actions = list(actions)
         self.runner = Runner(self.actions, retries=options.webhook_retries, metrics=self.metrics)
-        self.watchers = [SecretWatcher(path, **options.watch_options()) for path in paths]
+        watch = options.watch_options()
+        watch["decoders"] = {"*": "bytes"}  # values are never used: a binary key is fine
+        self.watchers = [SecretWatcher(path, **watch) for path in paths]
         self._listen = options.listen
         self._server: StatusServer | None = None
 
