@@ -73,10 +73,10 @@ class Receiver:
 class Sidecar:
     """``python -m secretwatch ARGS`` with JSON logs on stderr, read line by line."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None):
+    def __init__(self, *args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()):
         environment = {**os.environ, "SECRETWATCH_LOG_FORMAT": "json", **(env or {})}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "secretwatch", *args],
+            [*prefix, sys.executable, "-m", "secretwatch", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

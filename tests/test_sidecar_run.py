@@ -8,6 +8,7 @@ import os
 import queue
 import select
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,3 +242,29 @@ def test_the_command_does_not_inherit_secretwatch_configuration(
     finally:
         process.close()
     assert out.read_text() == "MY_SETTING"
+
+
+def test_as_pid_1_it_reaps_the_orphans(vol: AtomicVolume) -> None:
+    """As a container's init, the command's orphans are reaped, not left as zombies."""
+    namespace = ("unshare", "--fork", "--pid", "--mount-proc", "--kill-child")
+    probe = subprocess.run([*namespace, "true"], capture_output=True, check=False)
+    if probe.returncode:
+        pytest.skip("no PID namespace here (unshare needs privileges)")
+    # a command that never waits for what it started: its child is orphaned when it ends
+    command = 'sleep 1000 & echo \'{"says": "started"}\'; exec sleep 1001'
+    process = Run(
+        *("run", str(vol.path), "--debounce", "0", "--", "sh", "-c", command),
+        env={"SECRETWATCH_LOG_LEVEL": "debug"},
+        prefix=namespace,
+    )
+    try:
+        assert process.said()["says"] == "started"
+        vol.write({"token": CANARY + "-2"})  # a restart: both sleeps end, one as an orphan
+        assert process.event("secretwatch.reaped")["processes"] == 1
+        assert process.said()["says"] == "started"
+        pid = process.process.pid  # unshare's; secretwatch (PID 1 inside) is its child
+        (init,) = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        os.kill(int(init), signal.SIGTERM)
+        assert process.wait() == 128 + signal.SIGTERM  # the command's sleep, ended by it
+    finally:
+        process.close()

@@ -6,12 +6,13 @@ usual actions (webhook, signal, exec) run too, after the restart or signal.
 
 from __future__ import annotations
 
+import os
 import signal as signals
 
 import structlog
 
 from secretwatch._sidecar.actions import Action, ActionError
-from secretwatch._sidecar.child import Child, RestartChild, SignalChild
+from secretwatch._sidecar.child import Child, RestartChild, SignalChild, reap_orphans
 from secretwatch._sidecar.config import RunOptionsModel, signal_number
 from secretwatch._sidecar.service import Service, build_actions, stop_requests
 
@@ -26,6 +27,8 @@ def run_command(options: RunOptionsModel, command: list[str]) -> int:
     child = Child(command, grace=options.grace, stop=stop)
     for number in _PASSED_ON:  # signals meant for the command, as in an init process
         signals.signal(number, lambda number, frame: _pass_on(child, number))
+    if os.getpid() == 1:  # a container's init: orphans come here to be reaped
+        signals.signal(signals.SIGCHLD, lambda number, frame: _reap(child))
     on_change: Action
     if options.on_change == "restart":
         on_change = RestartChild(child)
@@ -53,6 +56,12 @@ def run_command(options: RunOptionsModel, command: list[str]) -> int:
 
 
 _PASSED_ON = (signals.SIGHUP, signals.SIGUSR1, signals.SIGUSR2)
+
+
+def _reap(child: Child) -> None:
+    reaped = reap_orphans(child)
+    if reaped:
+        _log.debug("secretwatch.reaped", processes=reaped)
 
 
 def _pass_on(child: Child, number: int) -> None:
