@@ -146,17 +146,33 @@ while True:
 
 
 def test_exec_gets_the_change_in_its_environment(vol: AtomicVolume, tmp_path: Path) -> None:
+    """The change's path, version and keys; none of secretwatch's own settings."""
     out = tmp_path / "exec.out"
     script = (
-        "import os, sys; open(sys.argv[1], 'w').write("
-        "os.environ['SECRETWATCH_VERSION'] + ' ' + os.environ['SECRETWATCH_CHANGED_KEYS'])"
+        "import os, sys; open(sys.argv[1], 'w').write(' '.join("
+        "f'{k}={v}' for k, v in sorted(os.environ.items()) if k.startswith('SECRETWATCH')))"
     )
     command = f"{sys.executable} -c {script!r} {out}"
-    with running("watch", str(vol.path), "--exec", command, "--debounce", "0") as sidecar:
+    env = {"SECRETWATCH_EXEC": command, "SECRETWATCH_FINGERPRINT_KEY": "not for the command"}
+    with running("watch", str(vol.path), "--debounce", "0", env=env) as sidecar:
         sidecar.event("secretwatch.watching")
         vol.write({"token": CANARY + "-2", "new": "n"})
         sidecar.event("secretwatch.action_done", action="exec", version=2)
-        assert out.read_text() == "2 new,token"
+        assert out.read_text() == (
+            f"SECRETWATCH_CHANGED_KEYS=new,token SECRETWATCH_PATH={vol.path} SECRETWATCH_VERSION=2"
+        )
+        assert sidecar.stop() == 0
+
+
+def test_other_signals_do_not_stop_the_sidecar(vol: AtomicVolume, receiver: Receiver) -> None:
+    args = ["watch", str(vol.path), "--webhook", receiver.url(), "--debounce", "0"]
+    with running(*args) as sidecar:
+        sidecar.event("secretwatch.watching")
+        for number in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            sidecar.process.send_signal(number)
+        vol.write({"token": CANARY + "-2"})
+        assert receiver.request().json()["version"] == 2  # still watching
+        assert sidecar.process.poll() is None
         assert sidecar.stop() == 0
 
 
@@ -257,10 +273,12 @@ def test_bad_options_are_refused_clearly(vol: AtomicVolume) -> None:
     hook = "http://admin:hook-password@127.0.0.1:9/reload"
     for args, message in [
         (["--signal", "HUP"], "--signal needs exactly one of --pid-file and --process-name"),
-        (["--signal", "NOPE", "--pid-file", "x"], "--signal: unknown signal 'NOPE'"),
+        (["--signal", "NOPE", "--pid-file", "x"], "--signal: unknown signal: use a name such"),
         (["--listen", "nowhere"], "--listen: listen must be HOST:PORT"),
         (["--webhook", hook, "--pid-file", "x"], "--pid-file and --process-name need --signal"),
-        (["--webhook", "ftp://host/x"], "--webhook: each webhook must be an http:// or https://"),
+        (["--webhook", "ftp://host/x"], "--webhook: each webhook must be a valid http:// or"),
+        (["--webhook", "http://admin:hook-password#x@h/"], "--webhook: each webhook must be"),
+        (["--webhook-method", "PO ST"], "--webhook-method: a method is a word such as POST"),
         (["--exec", "'unclosed"], "--exec: cannot split the command"),
         (["--debounce", "-1"], "--debounce: Input should be greater than or equal to 0"),
     ]:
@@ -388,7 +406,8 @@ def test_commas_inside_urls_and_paths(tmp_path: Path, receiver: Receiver) -> Non
 def test_a_missing_program_is_refused_at_start(vol: AtomicVolume) -> None:
     with running("watch", str(vol.path), "--exec", "no-such-program-4f2 --reload") as sidecar:
         assert sidecar.wait() == 2
-    assert "--exec: no program 'no-such-program-4f2'" in sidecar.output()
+    assert "--exec: its program is not found, or not executable" in sidecar.output()
+    assert "no-such-program" not in sidecar.output()  # values are not quoted
 
 
 def test_no_volume_is_a_usage_error() -> None:

@@ -57,9 +57,12 @@ class Webhook:
     kind = "webhook"
 
     def __init__(self, url: str, *, method: str, status: int, timeout: float, number: int = 1):
-        parsed = httpx.URL(url)
-        if parsed.scheme not in {"http", "https"}:
-            raise ValueError(f"a webhook URL must be http or https: {redact_url(parsed)}")
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL:  # not quoted: the URL may hold credentials
+            raise ValueError(f"--webhook: webhook #{number} is not a valid URL") from None
+        if parsed.scheme not in {"http", "https"} or not parsed.host:
+            raise ValueError(f"--webhook: webhook #{number} is not an http:// or https:// URL")
         auth = None
         if parsed.userinfo:
             auth = httpx.BasicAuth(parsed.username, parsed.password)
@@ -162,8 +165,8 @@ class Exec:
         self.target = self._argv[0]
 
     def __call__(self, event: Event) -> None:
-        env = {
-            **os.environ,
+        env = {  # the change, but none of secretwatch's settings (a webhook's credentials)
+            **{k: v for k, v in os.environ.items() if not k.upper().startswith("SECRETWATCH_")},
             "SECRETWATCH_PATH": event.path,
             "SECRETWATCH_VERSION": str(event.version),
             "SECRETWATCH_CHANGED_KEYS": ",".join(event.keys),

@@ -11,6 +11,7 @@ import shlex
 import shutil
 import signal as signals
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import CliPositionalArg, SettingsConfigDict
@@ -87,10 +88,16 @@ class ActionOptions(WatchConfig):
     @classmethod
     def _http_urls(cls, value: list[str]) -> list[str]:
         for url in value:
-            scheme, sep, rest = url.partition("://")
-            if scheme.lower() not in {"http", "https"} or not sep or not rest:
-                raise ValueError("each webhook must be an http:// or https:// URL")
+            if not _is_http_url(url):  # the URL is not quoted: it may hold credentials
+                raise ValueError("each webhook must be a valid http:// or https:// URL")
         return value
+
+    @field_validator("webhook_method")
+    @classmethod
+    def _a_method(cls, value: str) -> str:
+        if not value.isascii() or not value.isalpha():
+            raise ValueError("a method is a word such as POST or PUT")
+        return value.upper()
 
     @field_validator("exec")
     @classmethod
@@ -98,12 +105,12 @@ class ActionOptions(WatchConfig):
         if value is not None:
             try:
                 argv = shlex.split(value)
-            except ValueError as exc:  # an unclosed quote
-                raise ValueError(f"cannot split the command: {exc}") from None
+            except ValueError:  # an unclosed quote
+                raise ValueError("cannot split the command (an unclosed quote?)") from None
             if not argv:
                 raise ValueError("the command is empty")
             if shutil.which(argv[0]) is None:  # found now, not at the first rotation
-                raise ValueError(f"no program {argv[0]!r} (not found, or not executable)")
+                raise ValueError("its program is not found, or not executable")
         return value
 
     @field_validator("signal")
@@ -176,7 +183,7 @@ class RunOptionsModel(VolumeOptions):
             if name:
                 signal_number(name)
             return value
-        raise ValueError(f"on-change must be restart or signal:NAME, not {value!r}")
+        raise ValueError("on-change must be restart or signal:NAME")
 
 
 def signal_number(name: str) -> signals.Signals:
@@ -187,12 +194,22 @@ def signal_number(name: str) -> signals.Signals:
             return signals.Signals(int(text))
         return signals.Signals[text if text.startswith("SIG") else f"SIG{text}"]
     except (KeyError, ValueError):
-        raise ValueError(f"unknown signal {name!r}") from None
+        raise ValueError("unknown signal: use a name such as HUP or a number") from None
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when not a number, or out of range
+    except ValueError:
+        return False
+    valid_port = port is None or port > 0
+    return parts.scheme.lower() in {"http", "https"} and bool(parts.hostname) and valid_port
 
 
 def parse_listen(value: str) -> tuple[str, int]:
     """``HOST:PORT`` (``:PORT`` for every interface) -> ``(host, port)``."""
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"listen must be HOST:PORT, not {value!r}")
+        raise ValueError("listen must be HOST:PORT (or :PORT)")
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 (":PORT" asks for all)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal as signals
+import sys
 
 import structlog
 
@@ -34,7 +35,12 @@ def run_command(options: RunOptionsModel, command: list[str]) -> int:
         on_change = RestartChild(child)
     else:
         on_change = SignalChild(child, signal_number(options.on_change.partition(":")[2]))
-    service = Service(options.paths, options, [on_change, *build_actions(options)])
+    try:
+        actions = [on_change, *build_actions(options)]
+    except ValueError as exc:  # what the options' own checks could not see
+        print(f"secretwatch: {exc}", file=sys.stderr)
+        return 2
+    service = Service(options.paths, options, actions)
     stop.on_stop.append(service.runner.cancel)
     try:
         if not service.start():

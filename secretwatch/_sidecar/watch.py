@@ -7,6 +7,9 @@ finishes, and it exits 0.
 
 from __future__ import annotations
 
+import signal as signals
+import sys
+
 import structlog
 
 from secretwatch._sidecar.config import WatchOptionsModel
@@ -16,11 +19,20 @@ __all__ = ["run_watch"]
 
 _log = structlog.get_logger("secretwatch")
 
+_IGNORED = (signals.SIGHUP, signals.SIGUSR1, signals.SIGUSR2)
+
 
 def run_watch(options: WatchOptionsModel) -> int:
     """Run ``secretwatch watch``; return the exit code."""
     stop = stop_requests()
-    service = Service(options.paths, options, build_actions(options))
+    for number in _IGNORED:  # not a reason to stop (their default action would)
+        signals.signal(number, signals.SIG_IGN)
+    try:
+        actions = build_actions(options)
+    except ValueError as exc:  # what the options' own checks could not see
+        print(f"secretwatch: {exc}", file=sys.stderr)
+        return 2
+    service = Service(options.paths, options, actions)
     stop.on_stop.append(service.runner.cancel)  # no more retries, also under --once
     try:
         if not service.start():
