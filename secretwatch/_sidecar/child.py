@@ -45,12 +45,6 @@ class Child:
         self._own_group = not sys.stdin.isatty()  # a terminal's group may read the terminal
         self.exited_on_its_own: int | None = None  # its exit code, when it ended run
 
-    @property
-    def pid(self) -> int | None:
-        """The running child's pid."""
-        process = self._process
-        return None if process is None else process.pid
-
     def start(self) -> None:
         """Start the command, unless a change started it already (``OSError``: it can't)."""
         with self._lock:
