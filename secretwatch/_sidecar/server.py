@@ -61,8 +61,11 @@ class StatusServer:
         server_class = _IPv6Server if ":" in address[0] else ThreadingHTTPServer
         self._server = server_class(address, Handler)  # OSError: the port is taken, ...
         self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="secretwatch-http", daemon=True
+        self._thread = threading.Thread(  # a short poll: close() returns within it
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="secretwatch-http",
+            daemon=True,
         )
 
     @property

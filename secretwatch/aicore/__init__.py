@@ -1,0 +1,31 @@
+"""The operator's side of a rotation: update an AI Core generic secret, then wait until it
+has replicated. Needs the ``aicore`` extra (httpx).
+
+Example:
+    >>> from secretwatch.aicore import SecretsAPI, Scope  # doctest: +SKIP
+    >>> api = SecretsAPI.from_env()  # doctest: +SKIP
+    >>> tenant_wide = Scope.tenant_wide()  # doctest: +SKIP
+    >>> api.update("shared-key", data={"token": b"new"}, scope=tenant_wide)  # doctest: +SKIP
+    >>> api.wait_replicated("shared-key", timeout=300)  # doctest: +SKIP
+"""
+
+from secretwatch.aicore._auth import ClientCredentials
+from secretwatch.aicore._client import Secret, SecretsAPI
+from secretwatch.aicore._errors import (
+    AICoreError,
+    APIError,
+    InvalidSecretError,
+    ReplicationTimeoutError,
+)
+from secretwatch.aicore._scope import Scope
+
+__all__ = [
+    "AICoreError",
+    "APIError",
+    "ClientCredentials",
+    "InvalidSecretError",
+    "ReplicationTimeoutError",
+    "Scope",
+    "Secret",
+    "SecretsAPI",
+]

@@ -1,0 +1,51 @@
+"""Errors of the AI Core secrets client. None carries a request body or a secret value."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AICoreError",
+    "APIError",
+    "InvalidSecretError",
+    "ReplicationTimeoutError",
+]
+
+
+class AICoreError(Exception):
+    """Root of the errors of :mod:`secretwatch.aicore`."""
+
+
+class InvalidSecretError(AICoreError, ValueError):
+    """A name, key, label or value breaks the API's rules; found before any request."""
+
+
+class APIError(AICoreError):
+    """The API answered with an error.
+
+    Attributes:
+        status: the HTTP status.
+        code: the API's error code, if it gave one.
+        message: the API's message (it describes the request, never holds its values).
+        request_id: the API's request id, for SAP support.
+    """
+
+    def __init__(self, status: int, code: str | None, message: str, request_id: str | None):
+        detail = f" [{code}]" if code else ""
+        request = f" (request id {request_id})" if request_id else ""
+        super().__init__(f"AI Core API error {status}{detail}: {message}{request}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+class ReplicationTimeoutError(AICoreError, TimeoutError):
+    """A tenant-wide secret was not replicated into every resource group in time.
+
+    Attributes:
+        pending: the resource groups not replicated yet at the last check.
+    """
+
+    def __init__(self, name: str, timeout: float, pending: list[str]):
+        groups = ", ".join(pending) or "(no replication status yet)"
+        super().__init__(f"{name}: not replicated after {timeout:g} s; pending: {groups}")
+        self.pending = pending
