@@ -16,6 +16,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from secretwatch._aicore_cli import Rotate, Status, hide_values, reset_hidden, with_hidden
 from secretwatch._demo import run_demo
 from secretwatch._errors import SecretWatchError
 from secretwatch._logging import configure_logging
@@ -108,6 +109,7 @@ class Cli(BaseSettings):
         cli_prog_name="secretwatch",
         cli_kebab_case=True,
         cli_implicit_flags=True,
+        cli_hide_none_type=True,
         env_prefix="SECRETWATCH_",
     )
 
@@ -118,6 +120,12 @@ class Cli(BaseSettings):
         description="watch volumes; reload a neighbour by webhook, signal or command"
     )
     show: CliSubCommand[Show] = Field(description="show a volume's keys, never its values")
+    rotate: CliSubCommand[Rotate] = Field(
+        description="update an AI Core generic secret, and wait until it has replicated"
+    )
+    status: CliSubCommand[Status] = Field(
+        description="show an AI Core generic secret's labels and replication"
+    )
     demo: CliSubCommand[Demo] = Field(description="rotate a volume in a temporary directory")
 
     def cli_cmd(self) -> None:
@@ -144,6 +152,8 @@ def cli(*args: str) -> int:
         split = arguments.index("--")
         arguments, command = arguments[:split], arguments[split + 1 :]
     token = _child_command.set(tuple(command))
+    arguments, hidden = hide_values(arguments)  # secret values never reach the parser
+    values = with_hidden(hidden)
     try:
         CliApp.run(Cli, cli_args=arguments)
     except ValidationError as exc:  # bad option values: say which, never quote them
@@ -156,6 +166,7 @@ def cli(*args: str) -> int:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     finally:
         _child_command.reset(token)
+        reset_hidden(values)
     return 0
 
 
