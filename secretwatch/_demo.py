@@ -84,7 +84,8 @@ def run_demo(out: TextIO) -> int:
                 "no value was printed",
                 file=out,
             )
-        return _sidecar_demo(volume, payload, out)
+        code = _sidecar_demo(volume, payload, out)
+    return code or _operator_demo(out)
 
 
 def _sidecar_demo(volume: AtomicVolume, payload: dict[str, bytes], out: TextIO) -> int:
@@ -147,3 +148,43 @@ def _describe(change: Change) -> str:
 
 def _token() -> str:
     return random_tokens.token_urlsafe(24)
+
+
+def _operator_demo(out: TextIO) -> int:
+    """The operator's side: rotate through the AI Core API (a local stand-in), wait for
+    replication, and watch the mounted volume of a deployment follow."""
+    try:
+        from secretwatch.aicore import Scope, SecretsAPI  # noqa: PLC0415 (the aicore extra)
+    except ModuleNotFoundError:
+        print("\noperator: skipped (pip install 'secretwatch[aicore]' to see it)", file=out)
+        return 0
+    from secretwatch.testing import FakeAICore  # noqa: PLC0415
+
+    with (
+        tempfile.TemporaryDirectory(prefix="secretwatch-demo-") as tmp,
+        FakeAICore(resource_groups=("default", "team-b"), replication_delay=0.3) as api_server,
+    ):
+        mounted = AtomicVolume(Path(tmp) / "shared-key")  # the deployment's mount
+        api_server.project("shared-key", mounted, resource_group="default")
+        tenant_wide = Scope.tenant_wide()
+        print(f"\noperator: AI Core API stand-in at {api_server.url}", file=out)
+        with SecretsAPI.from_service_key(api_server.service_key()) as api:
+            api.create("shared-key", data={"token": _token()}, scope=tenant_wide)
+            api.wait_replicated("shared-key", timeout=_TIMEOUT, interval=0.1)
+            with watch(mounted.path, debounce=0.05) as deployment:
+                seen = deployment.snapshot.version
+                print(
+                    f"deployed  version {seen}: keys {', '.join(sorted(deployment.snapshot))}",
+                    file=out,
+                )
+                api.update("shared-key", data={"token": _token()}, scope=tenant_wide)
+                print("rotated   PATCH /v2/admin/secrets/shared-key (tenant-wide)", file=out)
+                secret = api.wait_replicated("shared-key", timeout=_TIMEOUT, interval=0.1)
+                groups = ", ".join(sorted(secret.replication or {}))
+                print(f"replicated into {groups}", file=out)
+                snapshot = deployment.wait_for_change(timeout=_TIMEOUT, since=seen)
+                if snapshot is None:
+                    print("operator: the deployment did not see the rotation", file=out)
+                    return 1
+                print(f"applied   version {snapshot.version} in the deployment", file=out)
+    return 0

@@ -26,6 +26,8 @@ def test_demo_reports_versions_and_keys_only(
     assert "repaired  version 5: modified config.json" in out
     assert "sidecar: secretwatch watch " in out
     assert "rotated   the webhook got version 2: changed password" in out
+    assert "replicated into default, team-b" in out
+    assert "applied   version 2 in the deployment" in out
     assert "secretwatch.rejected" in err  # the structured log went to stderr
     assert next(tokens) > 0
     for text in (out, err):
@@ -44,14 +46,15 @@ def test_python_m_secretwatch_demo() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "no value was printed" in done.stdout
-    assert done.stdout.rstrip().endswith("changed password")  # the sidecar's webhook
+    assert "the webhook got version 2: changed password" in done.stdout  # the sidecar
+    assert done.stdout.rstrip().endswith("applied   version 2 in the deployment")  # operator
 
 
 def test_help_and_missing_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     """--help lists the subcommands; no subcommand is an error, not a silent success."""
     assert cli("--help") == 0
     out = capsys.readouterr().out
-    for command in ("watch", "run", "show", "demo"):
+    for command in ("watch", "run", "show", "rotate", "status", "demo"):
         assert command in out
     assert cli() != 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from secretwatch.testing import AtomicVolume
+from secretwatch.aicore import Scope, SecretsAPI
+from secretwatch.testing import AtomicVolume, FakeAICore
 
 from .conftest import TIMEOUT
 
@@ -46,9 +48,22 @@ def test_readme_has_examples() -> None:
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_example_runs(
-    index: int, example_volume: AtomicVolume, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    index: int,
+    example_volume: AtomicVolume,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each example runs; examples that define functions are called as the text says."""
+    if "SecretsAPI" in BLOCKS[index]:  # against the stand-in API, with a secret to rotate
+        with FakeAICore(resource_groups=("default", "team-b")) as api:
+            monkeypatch.setenv("AICORE_SERVICE_KEY", json.dumps(api.service_key()))
+            with SecretsAPI.from_service_key(api.service_key()) as client:
+                client.create("shared-key", data={"token": "old"}, scope=Scope.tenant_wide())
+            run(BLOCKS[index], example_volume)
+            assert api.data("shared-key", scope="*") == {"token": b"new value"}
+        assert "['default', 'team-b']" in capsys.readouterr().out
+        return
     namespace = run(BLOCKS[index], example_volume)
     if "test_client_follows_rotation" in namespace:
         namespace["test_client_follows_rotation"](AtomicVolume(tmp_path / "fixture"))

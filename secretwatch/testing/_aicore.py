@@ -84,7 +84,10 @@ class FakeAICore:
         self._faults: list[tuple[int, dict[str, str]]] = []
         self._secrets: dict[str, dict[str, _Secret]] = {}  # scope -> name -> secret
         self._projections: list[tuple[str, str, AtomicVolume]] = []
+        self._projected: set[tuple[str, int, float]] = set()  # (name, volume, change) done
+        self._timers: list[threading.Timer] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -119,6 +122,10 @@ class FakeAICore:
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()
+        for timer in self._timers:
+            timer.cancel()
+            if timer.is_alive():
+                timer.join()
 
     def service_key(self) -> dict[str, Any]:
         """A service key for this server, as AI Core hands one out."""
@@ -276,23 +283,32 @@ class FakeAICore:
     def _project(self, scope: str, name: str) -> None:
         for wanted, group, volume in self._projections:
             if wanted == name and scope == group:
-                volume.write(self._secrets[scope][name].data)
+                self._write(volume, dict(self._secrets[scope][name].data))
 
     def _replicate_later(self) -> None:
-        """Project tenant-wide secrets into their groups once the delay has passed."""
+        """Project tenant-wide secrets into their groups once the delay has passed: once
+        per change, one writer at a time (a volume has one kubelet)."""
         with self._lock:
             pending = [
-                (name, group, volume)
-                for name, group, volume in self._projections
+                (name, volume, self._secrets[_TENANT_WIDE][name])
+                for name, _group, volume in self._projections
                 if name in self._secrets.get(_TENANT_WIDE, {})
             ]
-        for name, _group, volume in pending:
-            secret = self._secrets[_TENANT_WIDE][name]
+        for name, volume, secret in pending:
+            stamp = (name, id(volume), secret.updated)
+            with self._lock:
+                if stamp in self._projected:
+                    continue
+                self._projected.add(stamp)
             delay = self.replication_delay - (time.monotonic() - secret.updated)
-            if delay <= 0:
-                volume.write(secret.data)
-            else:
-                threading.Timer(delay, volume.write, args=(dict(secret.data),)).start()
+            timer = threading.Timer(max(0.0, delay), self._write, (volume, dict(secret.data)))
+            timer.daemon = True
+            self._timers.append(timer)
+            timer.start()
+
+    def _write(self, volume: AtomicVolume, data: dict[str, bytes]) -> None:
+        with self._write_lock:
+            volume.write(data)
 
 
 def _scope(headers: Any) -> str | None:
