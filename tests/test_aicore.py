@@ -336,3 +336,13 @@ def test_rotate_wait_and_the_deployment_follows(fake: FakeAICore, tmp_path: Path
             snapshot = secrets.wait_for_change(timeout=10, since=seen)
             assert snapshot is not None
             assert snapshot["token"] == "second"
+
+
+def test_wrong_client_credentials_are_a_clear_error(fake: FakeAICore, sleeps: Sleeps) -> None:
+    auth = ClientCredentials(f"{fake.url}/oauth/token", fake.client_id, CANARY)
+    client = SecretsAPI(fake.url, auth, sleep=sleeps)
+    with client, pytest.raises(APIError, match="the token request failed") as info:
+        client.list(scope=RG)
+    assert info.value.status == 401
+    assert CANARY not in str(info.value) + repr(auth) + repr(client)
+    assert sleeps == []  # not retried

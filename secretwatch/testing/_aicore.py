@@ -179,14 +179,19 @@ class FakeAICore:
         if status < 300:
             self._replicate_later()
 
-    def _route(  # noqa: PLR0911 (one return per route)
+    def _route(  # noqa: PLR0911, PLR0912 (a branch and a return per route)
         self, handler: BaseHTTPRequestHandler, path: str, query: str, body: bytes
     ) -> tuple[int, Any, dict[str, str]]:
         if path == "/oauth/token":
             return self._token(body)
+        if path == "/v2/admin/resourceQuota/secrets":
+            if self._authorized(handler):
+                count = sum(len(secrets) for secrets in self._secrets.values())
+                return 200, {"usage": {"count": count}, "quota": {"maxCount": 5}}, {}
+            return _error(401, "Unauthorized", "the token is missing, expired or revoked")
         if not path.startswith("/v2/admin/secrets"):
             return _error(404, "NotFound", "no such endpoint")
-        if handler.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
+        if not self._authorized(handler):
             return _error(401, "Unauthorized", "the token is missing, expired or revoked")
         if self._faults:
             status, headers = self._faults.pop(0)
@@ -213,6 +218,9 @@ class FakeAICore:
             del secrets[name]
             return 200, None, {}
         return _error(405, "MethodNotAllowed", "not allowed here")
+
+    def _authorized(self, handler: BaseHTTPRequestHandler) -> bool:
+        return handler.headers.get("Authorization", "").removeprefix("Bearer ") in self.tokens
 
     def _token(self, body: bytes) -> tuple[int, Any, dict[str, str]]:
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
