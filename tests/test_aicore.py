@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from secretwatch.aicore import (
@@ -346,3 +347,11 @@ def test_wrong_client_credentials_are_a_clear_error(fake: FakeAICore, sleeps: Sl
     assert info.value.status == 401
     assert CANARY not in str(info.value) + repr(auth) + repr(client)
     assert sleeps == []  # not retried
+
+
+def test_the_stand_in_reports_its_quota(api: SecretsAPI, fake: FakeAICore) -> None:
+    api.create("one", data={"k": "v"}, scope=RG)
+    auth = ClientCredentials(f"{fake.url}/oauth/token", fake.client_id, fake.client_secret)
+    with httpx.Client(auth=auth) as client:
+        quota = client.get(f"{fake.url}/v2/admin/resourceQuota/secrets").json()
+    assert quota == {"usage": {"count": 1}, "quota": {"maxCount": 5}}
