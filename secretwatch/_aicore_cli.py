@@ -62,7 +62,11 @@ def _restore(value: Any) -> Any:
 Pairs = Annotated[list[str], NoDecode, BeforeValidator(_restore)]
 
 _CONFIG = SettingsConfigDict(
-    cli_kebab_case=True, cli_implicit_flags=True, cli_hide_none_type=True, extra="ignore"
+    env_prefix="SECRETWATCH_",  # never RESOURCE_GROUP or WAIT from a CI job's environment
+    cli_kebab_case=True,
+    cli_implicit_flags=True,
+    cli_hide_none_type=True,
+    extra="ignore",
 )
 
 
@@ -146,7 +150,7 @@ class Rotate(_Scoped):
             api.update(self.name, data=data, labels=_pairs(self.label) or None, scope=scope)
             keys = ", ".join(sorted(data or {})) or "no data"
             print(f"updated {self.name} ({scope}): {keys}")
-            if self.wait and scope.tenant:
+            if self.wait and scope.group == "*":  # only tenant-wide secrets replicate
                 secret = api.wait_replicated(self.name, timeout=self.timeout, scope=scope)
                 groups = ", ".join(sorted(secret.replication or {}))
                 print(f"replicated into every resource group: {groups}")
@@ -206,6 +210,9 @@ def _run(command: Any) -> int:
     except AICoreError as exc:  # ValueError-based rule errors included
         print(f"secretwatch: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # a scope without a resource group's name, say
+        print(f"secretwatch: {exc}", file=sys.stderr)
+        return 2
 
 
 def with_hidden(hidden: tuple[str, ...]) -> Mapping[str, object]:

@@ -14,6 +14,7 @@ from pydantic_settings import (
     CliPositionalArg,
     CliSubCommand,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from secretwatch._aicore_cli import Rotate, Status, hide_values, reset_hidden, with_hidden
@@ -110,6 +111,7 @@ class Cli(BaseSettings):
         cli_kebab_case=True,
         cli_implicit_flags=True,
         cli_hide_none_type=True,
+        cli_exit_on_error=False,  # usage errors come back here: some arguments are secrets
         env_prefix="SECRETWATCH_",
     )
 
@@ -156,6 +158,9 @@ def cli(*args: str) -> int:
     values = with_hidden(hidden)
     try:
         CliApp.run(Cli, cli_args=arguments)
+    except SettingsError as exc:  # the parser's usage errors (argparse would print them)
+        print(f"secretwatch: {_usage_error(str(exc), arguments)}", file=sys.stderr)
+        return 2
     except ValidationError as exc:  # bad option values: say which, never quote them
         for line in _option_errors(exc):
             print(f"secretwatch: {line}", file=sys.stderr)
@@ -168,6 +173,18 @@ def cli(*args: str) -> int:
         _child_command.reset(token)
         reset_hidden(values)
     return 0
+
+
+def _usage_error(message: str, arguments: list[str]) -> str:
+    """The parser's message, without the arguments it quotes when they may be values."""
+    message = message.removeprefix("Error: ").strip()
+    if arguments[:1] == ["rotate"] or "unrecognized arguments" in message:
+        command = arguments[0] if arguments else ""
+        return (
+            f"invalid arguments (not shown: they may hold secret values); "
+            f"see secretwatch {command} --help"
+        ).replace("  ", " ")
+    return message
 
 
 def _option_errors(exc: ValidationError) -> list[str]:

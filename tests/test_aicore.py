@@ -172,14 +172,31 @@ def test_the_token_is_fetched_once_and_renewed_once_on_401(
     assert sum(r.path == "/oauth/token" for r in fake.requests) == 2
 
 
-def test_an_expiring_token_is_renewed_before_use(fake: FakeAICore, sleeps: Sleeps) -> None:
-    """A token within a minute of its expiry is not used: a new one is fetched."""
-    fake.token_lifetime = 30
+@pytest.mark.parametrize(("lifetime", "fetched"), [(0, 2), (30, 1), (3600, 1)])
+def test_a_token_is_renewed_before_it_expires(
+    fake: FakeAICore, sleeps: Sleeps, lifetime: int, fetched: int
+) -> None:
+    """A minute early, or at half its life when it lives less than two minutes."""
+    fake.token_lifetime = lifetime
     auth = ClientCredentials(f"{fake.url}/oauth/token", fake.client_id, fake.client_secret)
     with SecretsAPI(fake.url, auth, sleep=sleeps) as client:
         client.list(scope=RG)
         client.list(scope=RG)
-    assert auth.fetched == 2
+    assert auth.fetched == fetched
+
+
+def test_a_create_that_may_have_reached_the_api_is_not_sent_twice(
+    fake: FakeAICore, sleeps: Sleeps
+) -> None:
+    """Only connection failures (nothing was sent) are retried for POST; a read timeout is
+    reported, so that a created secret is not created again (409)."""
+    auth = ClientCredentials(f"{fake.url}/oauth/token", fake.client_id, fake.client_secret)
+    with SecretsAPI(fake.url, auth, sleep=sleeps, timeout=0.5) as client:
+        fake.delay_next(1.0)  # the API answers after the client gave up reading
+        with pytest.raises(AICoreError, match="POST /admin/secrets: ReadTimeout"):
+            client.create("slow", data={"k": "v"}, scope=RG)
+    assert sleeps == []
+    assert [r.method for r in fake.requests if r.path == "/v2/admin/secrets"] == ["POST"]
 
 
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
@@ -355,3 +372,41 @@ def test_the_stand_in_reports_its_quota(api: SecretsAPI, fake: FakeAICore) -> No
     with httpx.Client(auth=auth) as client:
         quota = client.get(f"{fake.url}/v2/admin/resourceQuota/secrets").json()
     assert quota == {"usage": {"count": 1}, "quota": {"maxCount": 5}}
+
+
+def test_retry_after_zero_is_honoured(api: SecretsAPI, fake: FakeAICore, sleeps: Sleeps) -> None:
+    fake.fail_next(503, retry_after=0)
+    api.list(scope=RG)
+    assert sleeps == [0.0]
+
+
+def test_main_tenant_rotation_does_not_wait_for_replication(fake: FakeAICore) -> None:
+    """Only tenant-wide secrets replicate: --wait in another scope ends once accepted."""
+    import os
+    import subprocess
+    import sys
+
+    with SecretsAPI.from_service_key(fake.service_key()) as client:
+        client.create("main-key", data={"k": "v"}, scope=Scope.main_tenant())
+    env = {**os.environ, "AICORE_SERVICE_KEY": json.dumps(fake.service_key())}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "secretwatch",
+            "rotate",
+            "main-key",
+            "--main-tenant",
+            "--set",
+            "k=new",
+            "--wait",
+            "--timeout",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "replicated" not in done.stdout

@@ -129,3 +129,24 @@ def test_status(fake: FakeAICore) -> None:
     text = secretwatch(fake, "status", "shared-key", "--tenant-wide").stdout
     assert "replication: default: pending" in text
     assert "new" not in text
+
+
+def test_a_value_is_not_echoed_by_a_usage_error(fake: FakeAICore) -> None:
+    """``--set KEY VALUE`` (a space, not '='): the parser's error does not quote VALUE."""
+    done = secretwatch(
+        fake, "rotate", "rg-key", "--resource-group", "default", "--set", "token", f"-{CANARY}"
+    )
+    assert done.returncode == 2
+    assert "invalid arguments (not shown: they may hold secret values)" in done.stderr
+    assert CANARY not in done.stdout + done.stderr
+
+
+def test_unprefixed_variables_are_not_options(
+    fake: FakeAICore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CI job's RESOURCE_GROUP or WAIT is not taken for --resource-group or --wait."""
+    monkeypatch.setenv("RESOURCE_GROUP", "default")
+    monkeypatch.setenv("WAIT", "true")
+    done = secretwatch(fake, "status", "shared-key", "--tenant-wide")
+    assert done.returncode == 0, done.stderr
+    assert "replication:" in done.stdout

@@ -67,6 +67,7 @@ class ClientCredentials(httpx.Auth):
             raise APIError(200, None, "the token response holds no access_token", None) from None
         with self._lock:
             self._token = token
-            self._expires = time.monotonic() + max(0.0, lifetime - _LEEWAY)
+            # a minute early, or half the lifetime of a short-lived token
+            self._expires = time.monotonic() + lifetime - min(_LEEWAY, lifetime / 2)
             self.fetched += 1
         return token

@@ -280,12 +280,16 @@ class SecretsAPI:
                     method, url, content=content, headers=headers, params=params
                 )
             except httpx.TransportError as exc:
-                if last:
+                # a create that may have reached the API is not sent twice (a 409 would say
+                # the secret exists when this very request created it)
+                unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if last or (method == "POST" and not unsent):
                     raise AICoreError(f"{method} {path}: {type(exc).__name__}") from None
                 self._sleep(self._delay(attempt))
                 continue
             if response.status_code in _RETRY_STATUSES and not last:
-                self._sleep(_retry_after(response) or self._delay(attempt))
+                wait = _retry_after(response)
+                self._sleep(self._delay(attempt) if wait is None else wait)
                 continue
             if response.is_error:
                 raise _api_error(response)
@@ -334,9 +338,10 @@ def _service_key(text: str) -> dict[str, Any]:
             text = file.read()
     try:
         key = json.loads(text)
-        for name in ("url", "clientid", "clientsecret"):
-            str(key[name])
-        str(key["serviceurls"]["AI_API_URL"])
+        fields = [key[name] for name in ("url", "clientid", "clientsecret")]
+        fields.append(key["serviceurls"]["AI_API_URL"])
+        if not all(isinstance(value, str) and value for value in fields):
+            raise TypeError
     except (ValueError, KeyError, TypeError):
         raise AICoreError(
             "AICORE_SERVICE_KEY is not a service key (JSON with url, clientid, clientsecret "

@@ -82,6 +82,7 @@ class FakeAICore:
         self.requests: list[RecordedRequest] = []
         self.tokens: list[str] = []  # issued, newest last; revoke() empties it
         self._faults: list[tuple[int, dict[str, str]]] = []
+        self._delays: list[float] = []
         self._secrets: dict[str, dict[str, _Secret]] = {}  # scope -> name -> secret
         self._projections: list[tuple[str, str, AtomicVolume]] = []
         self._projected: set[tuple[str, int, float]] = set()  # (name, volume, change) done
@@ -142,6 +143,11 @@ class FakeAICore:
         with self._lock:
             self._faults += [(status, headers)] * times
 
+    def delay_next(self, seconds: float) -> None:
+        """Handle the next API request, then answer it only after ``seconds``."""
+        with self._lock:
+            self._delays.append(seconds)
+
     def revoke_tokens(self) -> None:
         """Make every issued token invalid (the next request is answered 401)."""
         with self._lock:
@@ -169,6 +175,9 @@ class FakeAICore:
                 RecordedRequest(handler.command, handler.path, dict(handler.headers))
             )
             status, payload, headers = self._route(handler, url.path, url.query, body)
+            delay = self._delays.pop(0) if self._delays and url.path != "/oauth/token" else 0
+        if delay:
+            threading.Event().wait(delay)  # a slow answer, after the work is done
         raw = b"" if payload is None else json.dumps(payload).encode()
         handler.send_response(status)
         for key, value in {**headers, "Content-Type": "application/json"}.items():
@@ -269,8 +278,11 @@ class FakeAICore:
     def _list(
         self, scope: str, secrets: dict[str, _Secret], query: dict[str, list[str]]
     ) -> tuple[int, Any, dict[str, str]]:
-        top = int(query.get("$top", ["10000"])[0])
-        skip = int(query.get("$skip", ["0"])[0])
+        try:
+            top = int(query.get("$top", ["10000"])[0])
+            skip = int(query.get("$skip", ["0"])[0])
+        except ValueError:
+            return _error(400, "BadRequest", "$top and $skip must be numbers")
         names = sorted(secrets)[skip : skip + top]
         resources = [self._details(scope, name, secrets[name]) for name in names]
         return 200, {"count": len(secrets), "resources": resources}, {}
@@ -324,7 +336,7 @@ def _scope(headers: Any) -> str | None:
     group = headers.get("AI-Resource-Group")
     if tenant:
         return _TENANT_WIDE if group == "*" else (_MAIN if group is None else None)
-    return group or None
+    return None if group in (None, "", "*") else group  # "*" needs AI-Tenant-Scope
 
 
 def _json(body: bytes) -> Any:
