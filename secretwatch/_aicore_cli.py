@@ -9,9 +9,10 @@ values are never echoed or logged; ``--set-file KEY=PATH`` keeps them out of ``p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, CliPositionalArg, NoDecode, SettingsConfigDict
 
-__all__ = ["Rotate", "Status", "hide_values"]
+__all__ = ["Rotate", "Status", "hidden_values", "hide_values"]
 
 # the values of --set, --set-file and --label, in order; the parser sees "@<index>"
 _hidden: ContextVar[tuple[str, ...]] = ContextVar("hidden_values", default=())
@@ -215,11 +216,11 @@ def _run(command: Any) -> int:
         return 2
 
 
-def with_hidden(hidden: tuple[str, ...]) -> Mapping[str, object]:
-    """Make ``hidden`` the values ``@<index>`` stands for; returns the token to reset."""
-    return {"token": _hidden.set(hidden)}
-
-
-def reset_hidden(state: Mapping[str, object]) -> None:
-    """Undo :func:`with_hidden`."""
-    _hidden.reset(state["token"])  # type: ignore[arg-type]
+@contextlib.contextmanager
+def hidden_values(hidden: tuple[str, ...]) -> Iterator[None]:
+    """Make ``hidden`` the values that ``@<index>`` stands for, while parsing."""
+    token = _hidden.set(hidden)
+    try:
+        yield
+    finally:
+        _hidden.reset(token)

@@ -17,7 +17,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from secretwatch._aicore_cli import Rotate, Status, hide_values, reset_hidden, with_hidden
+from secretwatch._aicore_cli import Rotate, Status, hidden_values, hide_values
 from secretwatch._demo import run_demo
 from secretwatch._errors import SecretWatchError
 from secretwatch._logging import configure_logging
@@ -155,9 +155,9 @@ def cli(*args: str) -> int:
         arguments, command = arguments[:split], arguments[split + 1 :]
     token = _child_command.set(tuple(command))
     arguments, hidden = hide_values(arguments)  # secret values never reach the parser
-    values = with_hidden(hidden)
     try:
-        CliApp.run(Cli, cli_args=arguments)
+        with hidden_values(hidden):
+            CliApp.run(Cli, cli_args=arguments)
     except SettingsError as exc:  # the parser's usage errors (argparse would print them)
         print(f"secretwatch: {_usage_error(str(exc), arguments)}", file=sys.stderr)
         return 2
@@ -171,7 +171,6 @@ def cli(*args: str) -> int:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     finally:
         _child_command.reset(token)
-        reset_hidden(values)
     return 0
 
 
