@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, model_validator
-from pydantic_settings import BaseSettings, CliPositionalArg, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, CliPositionalArg, NoDecode
+
+from secretwatch._config import CLI_CONFIG
 
 __all__ = ["Rotate", "Status", "hidden_values", "hide_values"]
 
@@ -62,19 +64,11 @@ def _restore(value: Any) -> Any:
 
 Pairs = Annotated[list[str], NoDecode, BeforeValidator(_restore)]
 
-_CONFIG = SettingsConfigDict(
-    env_prefix="SECRETWATCH_",  # never RESOURCE_GROUP or WAIT from a CI job's environment
-    cli_kebab_case=True,
-    cli_implicit_flags=True,
-    cli_hide_none_type=True,
-    extra="ignore",
-)
-
 
 class _Scoped(BaseSettings):
     """A secret and its scope."""
 
-    model_config = _CONFIG
+    model_config = CLI_CONFIG
 
     name: CliPositionalArg[str] = Field(description="the generic secret's name")
     resource_group: str | None = Field(default=None, description="in this resource group")

@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from secretwatch._aicore_cli import Rotate, Status, hidden_values, hide_values
+from secretwatch._config import CLI_CONFIG
 from secretwatch._demo import run_demo
 from secretwatch._errors import SecretWatchError
 from secretwatch._logging import configure_logging
@@ -87,9 +88,7 @@ class Show(BaseSettings):
     the same key to compare fingerprints across pods or runs.
     """
 
-    model_config = SettingsConfigDict(
-        cli_kebab_case=True, cli_implicit_flags=True, env_prefix="SECRETWATCH_"
-    )
+    model_config = CLI_CONFIG
 
     path: CliPositionalArg[str] = Field(description="the volume directory, or a file")
     json_: bool = Field(default=False, alias="json", description="print JSON, for scripts")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -24,14 +24,22 @@ from secretwatch._watcher import (
     WatchOptions,
 )
 
-__all__ = ["ENV_PREFIX", "CommaList", "PathList", "UrlList", "WatchConfig", "comma_separated"]
+__all__ = ["CLI_CONFIG", "ENV_PREFIX", "PathList", "UrlList", "WatchConfig", "comma_separated"]
 
 ENV_PREFIX = "SECRETWATCH_"
 
-T = TypeVar("T")
+CLI_CONFIG = SettingsConfigDict(
+    env_prefix=ENV_PREFIX,  # never an unprefixed variable, such as a CI job's WAIT
+    cli_kebab_case=True,
+    cli_implicit_flags=True,
+    cli_hide_none_type=True,
+    extra="ignore",
+)
+"""The configuration of every command's model: options from the command line, or from
+``SECRETWATCH_<OPTION>`` variables."""
 
 
-def comma_separated(starts: str = "") -> Callable[[Any], Any]:
+def comma_separated(starts: str) -> Callable[[Any], Any]:
     """A splitter of ``"a, b"`` into ``["a", "b"]``, at the commas before ``starts`` only.
 
     pydantic-settings gives a list option as one comma-joined string (from the environment,
@@ -48,9 +56,6 @@ def comma_separated(starts: str = "") -> Callable[[Any], Any]:
 
     return split
 
-
-CommaList = Annotated[list[T], NoDecode, BeforeValidator(comma_separated())]
-"""A list that an environment variable gives as one value or comma-separated values."""
 
 UrlList = Annotated[list[str], NoDecode, BeforeValidator(comma_separated("[A-Za-z]+://"))]
 """A list of URLs, split only at commas before a scheme (``a,https://b``)."""

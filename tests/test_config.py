@@ -6,7 +6,7 @@ import pytest
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from secretwatch._config import ENV_PREFIX, CommaList, PathList, UrlList, WatchConfig
+from secretwatch._config import ENV_PREFIX, PathList, UrlList, WatchConfig
 from secretwatch._watcher import SecretWatcher
 
 
@@ -54,7 +54,7 @@ class Sidecar(WatchConfig):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
-    webhook: CommaList[str] = Field(default_factory=list)
+    webhook: UrlList = Field(default_factory=list)
 
 
 @pytest.mark.parametrize(

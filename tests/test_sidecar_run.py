@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import queue
@@ -10,7 +9,6 @@ import select
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,9 +66,8 @@ class Run(Sidecar):
         return dict(json.loads(line))
 
 
-@contextlib.contextmanager
-def running(vol: AtomicVolume, *options: str, child_args: tuple[str, ...] = ()) -> Iterator[Run]:
-    process = Run(
+def running(vol: AtomicVolume, *options: str, child_args: tuple[str, ...] = ()) -> Run:
+    return Run(
         "run",
         str(vol.path),
         "--debounce",
@@ -82,10 +79,6 @@ def running(vol: AtomicVolume, *options: str, child_args: tuple[str, ...] = ()) 
         CHILD,
         *child_args,
     )
-    try:
-        yield process
-    finally:
-        process.close()
 
 
 def test_restart_on_change_and_sigterm_is_passed_on(vol: AtomicVolume) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 import signal
 import subprocess
@@ -38,18 +37,9 @@ def vol(tmp_path: Path) -> AtomicVolume:
     return volume
 
 
-@contextlib.contextmanager
-def running(*args: str, env: dict[str, str] | None = None) -> Iterator[Sidecar]:
-    process = Sidecar(*args, env=env)
-    try:
-        yield process
-    finally:
-        process.close()
-
-
 def test_webhook_gets_one_post_per_rotation(vol: AtomicVolume, receiver: Receiver) -> None:
     url = receiver.url(userinfo="admin:hook-password@")
-    with running("watch", str(vol.path), "--webhook", url, "--debounce", "0") as sidecar:
+    with Sidecar("watch", str(vol.path), "--webhook", url, "--debounce", "0") as sidecar:
         sidecar.event("secretwatch.watching")
         for version in (2, 3):
             vol.write({"token": f"{CANARY}-{version}", "other": str(version)})
@@ -78,7 +68,7 @@ def test_webhook_down_then_up_is_retried(vol: AtomicVolume, tmp_path: Path) -> N
     closed.close()  # the port is free again: connections are refused
     url = f"http://127.0.0.1:{port}/reload"
     args = ["watch", str(vol.path), "--webhook", url, "--debounce", "0", "--webhook-retries", "20"]
-    with running(*args) as sidecar:
+    with Sidecar(*args) as sidecar:
         sidecar.event("secretwatch.watching")
         vol.write({"token": CANARY + "-2"})
         failed = sidecar.event("secretwatch.action_failed", action="webhook")
@@ -128,7 +118,7 @@ def run_signal_test(
         pid_file.write_text(f"{child.pid}\n")
         target = ["--pid-file", str(pid_file)]
     args = ["watch", str(vol.path), "--signal", "HUP", *target]
-    with running(*args, "--debounce", "0") as sidecar:
+    with Sidecar(*args, "--debounce", "0") as sidecar:
         sidecar.event("secretwatch.watching")
         vol.write({"token": CANARY + "-2"})
         assert child.stdout.readline() == "SIGHUP\n"
@@ -154,7 +144,7 @@ def test_exec_gets_the_change_in_its_environment(vol: AtomicVolume, tmp_path: Pa
     )
     command = f"{sys.executable} -c {script!r} {out}"
     env = {"SECRETWATCH_EXEC": command, "SECRETWATCH_FINGERPRINT_KEY": "not for the command"}
-    with running("watch", str(vol.path), "--debounce", "0", env=env) as sidecar:
+    with Sidecar("watch", str(vol.path), "--debounce", "0", env=env) as sidecar:
         sidecar.event("secretwatch.watching")
         vol.write({"token": CANARY + "-2", "new": "n"})
         sidecar.event("secretwatch.action_done", action="exec", version=2)
@@ -166,7 +156,7 @@ def test_exec_gets_the_change_in_its_environment(vol: AtomicVolume, tmp_path: Pa
 
 def test_other_signals_do_not_stop_the_sidecar(vol: AtomicVolume, receiver: Receiver) -> None:
     args = ["watch", str(vol.path), "--webhook", receiver.url(), "--debounce", "0"]
-    with running(*args) as sidecar:
+    with Sidecar(*args) as sidecar:
         sidecar.event("secretwatch.watching")
         for number in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
             sidecar.process.send_signal(number)
@@ -179,7 +169,7 @@ def test_other_signals_do_not_stop_the_sidecar(vol: AtomicVolume, receiver: Rece
 def test_a_failing_command_is_reported_with_its_exit_code(vol: AtomicVolume) -> None:
     command = f"{sys.executable} -c 'raise SystemExit(3)'"
     args = ["watch", str(vol.path), "--exec", command, "--debounce", "0", "--webhook-retries", "1"]
-    with running(*args, "--listen", "127.0.0.1:0") as sidecar:
+    with Sidecar(*args, "--listen", "127.0.0.1:0") as sidecar:
         port = sidecar.event("secretwatch.listening")["port"]
         vol.write({"token": CANARY + "-2"})
         first = sidecar.event("secretwatch.action_failed", action="exec")
@@ -198,13 +188,13 @@ def test_once_stops_retrying_on_sigterm(vol: AtomicVolume) -> None:
     closed.close()  # nobody listens there
     url = f"http://127.0.0.1:{closed.port}/reload"
     args = ["watch", str(vol.path), "--once", "--webhook", url, "--webhook-retries", "50"]
-    with running(*args) as sidecar:
+    with Sidecar(*args) as sidecar:
         sidecar.event("secretwatch.action_failed", action="webhook")
         assert sidecar.stop() == 1  # promptly: no 50 retries first
 
 
 def test_once_runs_the_actions_once_and_exits(vol: AtomicVolume, receiver: Receiver) -> None:
-    with running("watch", str(vol.path), "--once", "--webhook", receiver.url()) as sidecar:
+    with Sidecar("watch", str(vol.path), "--once", "--webhook", receiver.url()) as sidecar:
         assert sidecar.wait() == 0
     assert receiver.request().json() == {
         "path": str(vol.path),
@@ -216,14 +206,14 @@ def test_once_runs_the_actions_once_and_exits(vol: AtomicVolume, receiver: Recei
 
 def test_once_fails_clearly(vol: AtomicVolume, tmp_path: Path) -> None:
     """A missing volume, or an action that fails, ends --once with a non-zero exit code."""
-    with running("watch", str(tmp_path / "missing"), "--once") as sidecar:
+    with Sidecar("watch", str(tmp_path / "missing"), "--once") as sidecar:
         assert sidecar.wait() == 1
     failed = [line for line in sidecar.lines if "secretwatch.start_failed" in line]
     assert failed
     assert "does not exist" in failed[0]
     command = f"{sys.executable} -c 'raise SystemExit(1)'"
     args = ["watch", str(vol.path), "--once", "--exec", command, "--webhook-retries", "0"]
-    with running(*args) as sidecar:
+    with Sidecar(*args) as sidecar:
         assert sidecar.wait() == 1
 
 
@@ -235,7 +225,7 @@ def test_configuration_from_the_environment(vol: AtomicVolume, receiver: Receive
         "SECRETWATCH_WEBHOOK_METHOD": "PUT",
         "SECRETWATCH_WEBHOOK_STATUS": "200",
     }
-    with running("watch", str(vol.path), env=env) as sidecar:
+    with Sidecar("watch", str(vol.path), env=env) as sidecar:
         sidecar.event("secretwatch.watching")
         vol.write({"token": CANARY + "-2"})
         requests = [receiver.request(), receiver.request()]
@@ -246,7 +236,7 @@ def test_configuration_from_the_environment(vol: AtomicVolume, receiver: Receive
 
 def test_health_readiness_and_metrics(vol: AtomicVolume) -> None:
     args = ["watch", str(vol.path), "--listen", "127.0.0.1:0", "--debounce", "0"]
-    with running(*args, "--max-bytes", "100") as sidecar:
+    with Sidecar(*args, "--max-bytes", "100") as sidecar:
         listening = sidecar.event("secretwatch.listening")
         base = f"http://127.0.0.1:{listening['port']}"
         assert httpx.get(f"{base}/healthz", timeout=TIMEOUT).status_code == 200
@@ -282,7 +272,7 @@ def test_bad_options_are_refused_clearly(vol: AtomicVolume) -> None:
         (["--exec", "'unclosed"], "--exec: cannot split the command"),
         (["--debounce", "-1"], "--debounce: Input should be greater than or equal to 0"),
     ]:
-        with running("watch", str(vol.path), *args) as sidecar:
+        with Sidecar("watch", str(vol.path), *args) as sidecar:
             assert sidecar.wait() == 2
         output = sidecar.output()
         assert f"secretwatch: {message}" in output
@@ -291,7 +281,7 @@ def test_bad_options_are_refused_clearly(vol: AtomicVolume) -> None:
 
 
 def test_a_port_in_use_is_a_clear_error(vol: AtomicVolume, receiver: Receiver) -> None:
-    with running("watch", str(vol.path), "--listen", f"127.0.0.1:{receiver.port}") as sidecar:
+    with Sidecar("watch", str(vol.path), "--listen", f"127.0.0.1:{receiver.port}") as sidecar:
         failed = sidecar.event("secretwatch.start_failed")
         assert failed["error"] == "Address already in use"
         assert sidecar.wait() == 1
@@ -333,7 +323,7 @@ def test_sigterm_lets_the_running_action_finish(vol: AtomicVolume, tmp_path: Pat
     os.mkfifo(gate)
     script = "import sys; print('exec-started', flush=True); open(sys.argv[1]).read()"
     command = f"{sys.executable} -c {script!r} {gate}"
-    with running("watch", str(vol.path), "--exec", command, "--debounce", "0") as sidecar:
+    with Sidecar("watch", str(vol.path), "--exec", command, "--debounce", "0") as sidecar:
         sidecar.event("secretwatch.watching")
         vol.write({"token": CANARY + "-2"})
         assert sidecar.stdout.get(timeout=TIMEOUT) == "exec-started\n"
@@ -352,7 +342,7 @@ def test_the_canary_shows_nowhere(vol: AtomicVolume, receiver: Receiver, tmp_pat
     args = ["watch", str(vol.path), "--webhook", url, "--exec", command, "--debounce", "0"]
     texts: list[str] = []
     options = ["--listen", "127.0.0.1:0", "--log-level", "debug", "--max-bytes", "100"]
-    with running(*args, *options) as sidecar:
+    with Sidecar(*args, *options) as sidecar:
         base = f"http://127.0.0.1:{sidecar.event('secretwatch.listening')['port']}"
         for payload in [
             {"token": CANARY + "-2"},
@@ -381,7 +371,7 @@ def test_binary_keys_are_watched_like_any(tmp_path: Path, receiver: Receiver) ->
     """The sidecar never uses values: a keystore that is not text is a key like any other."""
     vol = AtomicVolume(tmp_path / "keystore")
     vol.write({"keystore.p12": b"\xff\xfe\x00binary"})
-    with running("watch", str(vol.path), "--webhook", receiver.url(), "--debounce", "0") as sidecar:
+    with Sidecar("watch", str(vol.path), "--webhook", receiver.url(), "--debounce", "0") as sidecar:
         sidecar.event("secretwatch.watching")
         vol.write({"keystore.p12": b"\xff\xfe\x00binary-2"})
         assert receiver.request().json()["changed_keys"] == ["keystore.p12"]
@@ -396,7 +386,7 @@ def test_commas_inside_urls_and_paths(tmp_path: Path, receiver: Receiver) -> Non
     plain.write({"token": "1"})
     url = receiver.url("/reload?ids=1,2")
     env = {"SECRETWATCH_PATHS": f"{odd.path},{plain.path}"}
-    with running("watch", "--once", "--webhook", url, env=env) as sidecar:
+    with Sidecar("watch", "--once", "--webhook", url, env=env) as sidecar:
         assert sidecar.wait() == 0
     requests = [receiver.request(), receiver.request()]
     assert {request.path for request in requests} == {"/reload?ids=1,2"}
@@ -404,13 +394,13 @@ def test_commas_inside_urls_and_paths(tmp_path: Path, receiver: Receiver) -> Non
 
 
 def test_a_missing_program_is_refused_at_start(vol: AtomicVolume) -> None:
-    with running("watch", str(vol.path), "--exec", "no-such-program-4f2 --reload") as sidecar:
+    with Sidecar("watch", str(vol.path), "--exec", "no-such-program-4f2 --reload") as sidecar:
         assert sidecar.wait() == 2
     assert "--exec: its program is not found, or not executable" in sidecar.output()
     assert "no-such-program" not in sidecar.output()  # values are not quoted
 
 
 def test_no_volume_is_a_usage_error() -> None:
-    with running("watch", "--once") as sidecar:
+    with Sidecar("watch", "--once") as sidecar:
         assert sidecar.wait() == 2
     assert "give the volumes to watch: PATH... or SECRETWATCH_PATHS" in sidecar.output()

@@ -14,9 +14,9 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import CliPositionalArg, SettingsConfigDict
+from pydantic_settings import CliPositionalArg
 
-from secretwatch._config import ENV_PREFIX, PathList, UrlList, WatchConfig
+from secretwatch._config import CLI_CONFIG, PathList, UrlList, WatchConfig
 
 __all__ = [
     "ActionOptions",
@@ -27,19 +27,11 @@ __all__ = [
     "signal_number",
 ]
 
-_CLI = SettingsConfigDict(
-    env_prefix=ENV_PREFIX,
-    cli_kebab_case=True,
-    cli_implicit_flags=True,
-    cli_hide_none_type=True,
-    extra="ignore",
-)
-
 
 class ActionOptions(WatchConfig):
     """What to do on a change, and how the sidecar runs: shared by ``watch`` and ``run``."""
 
-    model_config = _CLI
+    model_config = CLI_CONFIG
 
     webhook: UrlList = Field(
         default_factory=list,

@@ -9,12 +9,12 @@ dropped silently. On close, the running attempt finishes and what is left is rep
 from __future__ import annotations
 
 import queue
-import random
 import threading
 from collections.abc import Sequence
 
 import structlog
 
+from secretwatch._backoff import backoff
 from secretwatch._sidecar.actions import Action, ActionError, Event
 from secretwatch._sidecar.metrics import Metrics
 
@@ -82,7 +82,11 @@ class Runner:
                 self._run(action, event)
 
     def _run(self, action: Action, event: Event) -> bool:
-        for attempt in range(self._retries + 1):
+        log = _log.bind(
+            action=action.kind, target=action.target, path=event.path, version=event.version
+        )
+        attempts = self._retries + 1
+        for attempt in range(attempts):
             if attempt and self._closing.is_set():
                 break
             try:
@@ -90,41 +94,20 @@ class Runner:
             except Exception as exc:  # an ActionError says why; anything else, by its type
                 reason = str(exc) if isinstance(exc, ActionError) else type(exc).__name__
                 self._metrics.action_failures.labels(action.kind).inc()
-                last = attempt == self._retries
-                _log.warning(
+                retrying = attempt + 1 < attempts
+                log.warning(
                     "secretwatch.action_failed",
-                    action=action.kind,
-                    target=action.target,
-                    path=event.path,
-                    version=event.version,
                     attempt=attempt + 1,
                     error=reason,
-                    retrying=not last,
+                    retrying=retrying,
                 )
-                if not last:
-                    self._closing.wait(self._delay(attempt))
+                if retrying:
+                    self._closing.wait(
+                        backoff(attempt, first=self._backoff, most=self._max_backoff)
+                    )
                 continue
             self._metrics.actions.labels(action.kind).inc()
-            _log.info(
-                "secretwatch.action_done",
-                action=action.kind,
-                target=action.target,
-                path=event.path,
-                version=event.version,
-                attempt=attempt + 1,
-            )
+            log.info("secretwatch.action_done", attempt=attempt + 1)
             return True
-        _log.error(
-            "secretwatch.action_gave_up",
-            action=action.kind,
-            target=action.target,
-            path=event.path,
-            version=event.version,
-            attempts=attempt + 1,
-        )
+        log.error("secretwatch.action_gave_up", attempts=attempt + 1)
         return False
-
-    def _delay(self, attempt: int) -> float:
-        """Exponential backoff with full jitter: random in [delay/2, delay]."""
-        delay = min(self._max_backoff, self._backoff * 2**attempt)
-        return random.uniform(delay / 2, delay)  # noqa: S311 (jitter, not cryptography)

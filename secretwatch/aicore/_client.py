@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import httpx
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from secretwatch._backoff import backoff
 from secretwatch.aicore._auth import ClientCredentials
 from secretwatch.aicore._errors import AICoreError, APIError, ReplicationTimeoutError
 from secretwatch.aicore._rules import check_data, check_labels, check_name
@@ -297,8 +297,7 @@ class SecretsAPI:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _delay(self, attempt: int) -> float:
-        delay = min(self._max_backoff, self._backoff * 2**attempt)
-        return random.uniform(delay / 2, delay)  # noqa: S311 (jitter)
+        return backoff(attempt, first=self._backoff, most=self._max_backoff)
 
 
 def _encoded(values: Mapping[str, bytes]) -> dict[str, str]:
