@@ -1,0 +1,225 @@
+"""examples/database/engine.py against a real PostgreSQL server: after ALTER ROLE and a
+kubelet write, new connections log in with the rotated password and pooled connections that
+logged in with the previous one are replaced; user and password always come from one
+version; a version without a password is rejected while the pool keeps working."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import secretwatch
+from secretwatch.testing import AtomicVolume
+
+from .conftest import TIMEOUT
+from .postgres import Postgres, running_postgres
+
+ROOT = Path(__file__).parent.parent
+CANARY = "canary-pw-7f3e9b"  # a password that must never be logged
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def example() -> Any:
+    from examples.database import engine
+
+    return engine
+
+
+@pytest.fixture
+def make_engine(postgres: Postgres, example: Any) -> Iterator[Callable[..., Any]]:
+    """``make_engine(live, **options)``: the example's engine, disposed after the test."""
+    engines: list[Any] = []
+
+    def make(live: secretwatch.LiveSettings[Any], **options: Any) -> Any:
+        engines.append(example.create_engine(postgres.url(), live, **options))
+        return engines[-1]
+
+    yield make
+    for engine in engines:
+        engine.dispose()
+
+
+def backend(connection: Any) -> tuple[str, int]:
+    """The connection's database user and server process id."""
+    import sqlalchemy
+
+    user, pid = connection.execute(sqlalchemy.text("SELECT current_user, pg_backend_pid()")).one()
+    return str(user), int(pid)
+
+
+def test_new_connections_use_the_rotated_password_and_old_ones_are_replaced(
+    tmp_path: Path,
+    postgres: Postgres,
+    example: Any,
+    make_engine: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import psycopg
+
+    postgres.create_role("app", "password-1")
+    volume = AtomicVolume(tmp_path / "db-credentials")
+    volume.write({"username": "app", "password": "password-1"})
+    caplog.set_level(logging.DEBUG, logger="sqlalchemy")
+    with (
+        secretwatch.watch_settings(example.Credentials, secrets_dir=volume.path) as live,
+        contextlib.ExitStack() as cleanup,
+    ):
+        engine = make_engine(live, pool_size=2, echo_pool="debug")
+        busy = cleanup.enter_context(engine.connect())  # checked out across the rotation
+        busy.begin()
+        _, busy_pid = backend(busy)
+        with engine.connect() as idle:  # back in the pool across the rotation
+            _, idle_pid = backend(idle)
+            idle_dbapi = idle.connection.dbapi_connection
+
+        postgres.set_password("app", CANARY)
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            postgres.connect("app", "password-1").close()
+        with engine.connect() as connection:  # the secret is not rotated yet: the pool serves
+            assert backend(connection) == ("app", idle_pid)
+
+        seen = live.version
+        volume.write({"username": "app", "password": CANARY})
+        assert live.wait_for_change(TIMEOUT, since=seen) is not None
+
+        with engine.connect() as connection:  # logged in anew, with the rotated password
+            user, pid = backend(connection)
+        assert (user, idle_dbapi.closed) == ("app", True)
+        assert pid not in {idle_pid, busy_pid}
+
+        assert backend(busy) == ("app", busy_pid)  # the busy one finishes undisturbed
+        busy_dbapi = busy.connection.dbapi_connection
+        busy.commit()
+        busy.close()
+        with engine.connect() as first, engine.connect() as second:
+            pids = {backend(first)[1], backend(second)[1]}
+        assert busy_dbapi.closed
+        assert pids.isdisjoint({idle_pid, busy_pid})
+        assert engine.pool.checkedout() == 0
+
+    assert "Created new connection" in caplog.text  # the pool's own log was captured
+    assert CANARY not in caplog.text
+
+
+def test_user_and_password_always_come_from_one_version(
+    tmp_path: Path, postgres: Postgres, example: Any, make_engine: Callable[..., Any]
+) -> None:
+    """Two roles, rotated between: a user paired with the other role's password would fail."""
+    logins = {"app_blue": "blue-password", "app_green": "green-password"}
+    for role, password in logins.items():
+        postgres.create_role(role, password)
+    volume = AtomicVolume(tmp_path / "db-credentials")
+    volume.write({"username": "app_blue", "password": logins["app_blue"]})
+    failures: queue.SimpleQueue[BaseException] = queue.SimpleQueue()
+    users: set[str] = set()
+    stop = threading.Event()
+    options: secretwatch.WatchOptions = {"debounce": 0}
+
+    with secretwatch.watch_settings(
+        example.Credentials, secrets_dir=volume.path, watch_options=options
+    ) as live:
+        engine = make_engine(live, pool_size=1, max_overflow=0)
+
+        def query_continuously() -> None:
+            while not stop.is_set():
+                try:
+                    with engine.connect() as connection:
+                        users.add(backend(connection)[0])
+                except BaseException as error:  # collected: the test fails on it
+                    failures.put(error)
+                    return
+
+        worker = threading.Thread(target=query_continuously)
+        worker.start()
+        try:
+            for rotation in range(20):
+                role = "app_green" if rotation % 2 == 0 else "app_blue"
+                seen = live.version
+                volume.write({"username": role, "password": logins[role]})
+                assert live.wait_for_change(TIMEOUT, since=seen) is not None
+        finally:
+            stop.set()
+            worker.join(TIMEOUT)
+        with engine.connect() as connection:
+            assert backend(connection)[0] == "app_blue"  # the last version written
+    assert failures.empty(), repr(failures.get())
+    assert users == {"app_blue", "app_green"}
+
+
+def test_a_version_without_a_password_is_rejected_and_the_pool_keeps_working(
+    tmp_path: Path, postgres: Postgres, example: Any, make_engine: Callable[..., Any]
+) -> None:
+    postgres.create_role("app_kept", "kept-password")
+    volume = AtomicVolume(tmp_path / "db-credentials")
+    volume.write({"username": "app_kept", "password": "kept-password"})
+    rejected: queue.SimpleQueue[secretwatch.SecretWatchError] = queue.SimpleQueue()
+    with secretwatch.watch_settings(example.Credentials, secrets_dir=volume.path) as live:
+        live.subscribe_errors(rejected.put)
+        engine = make_engine(live)
+        with engine.connect() as connection:
+            _, pid = backend(connection)
+
+        volume.write({"username": "app_other"})  # half-edited: no password
+        error = rejected.get(timeout=TIMEOUT)
+        assert "password" in str(error)
+        with engine.connect() as connection:  # the same connection: nothing rotated
+            assert backend(connection) == ("app_kept", pid)
+        engine.dispose()
+        with engine.connect() as connection:  # and a new one logs in as before
+            assert backend(connection)[0] == "app_kept"
+
+
+def test_the_example_program_follows_a_rotation(tmp_path: Path, postgres: Postgres) -> None:
+    postgres.create_role("app_program", "program-password-1")
+    volume = AtomicVolume(tmp_path / "db-credentials")
+    volume.write({"username": "app_program", "password": "program-password-1"})
+    env = {**os.environ, "SECRET_DIR": str(volume.path), "DATABASE_URL": postgres.url()}
+    with subprocess.Popen(
+        [sys.executable, "-m", "examples.database.engine"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as program:
+        stdin, stdout = program.stdin, program.stdout
+        assert stdin is not None
+        assert stdout is not None
+
+        def ask() -> tuple[str, int]:
+            stdin.write("\n")
+            stdin.flush()
+            user, pid = stdout.readline().split()
+            return user, int(pid)
+
+        try:
+            assert stdout.readline() == "ready\n"
+            user, first_pid = ask()
+            assert user == "app_program"
+            postgres.set_password("app_program", CANARY)
+            volume.write({"username": "app_program", "password": CANARY})
+            assert stdout.readline() == "rotated: now app_program\n"
+            user, pid = ask()
+            assert user == "app_program"
+            assert pid != first_pid  # the connection that logged in before was replaced
+        finally:
+            _, stderr = program.communicate(timeout=TIMEOUT)  # closes stdin: the program ends
+    assert program.returncode == 0, stderr
+    assert CANARY not in stderr
