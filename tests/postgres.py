@@ -120,7 +120,7 @@ def running_postgres() -> Iterator[Postgres]:
     if as_user:
         os.chown(base, as_user["user"], as_user["group"])
 
-    def run(*args: str) -> None:
+    def run(*args: str, check: bool = True) -> None:
         done = subprocess.run(
             [str(binaries / args[0]), *args[1:]],
             cwd=base,
@@ -130,7 +130,7 @@ def running_postgres() -> Iterator[Postgres]:
             check=False,
             **as_user,
         )
-        if done.returncode != 0:
+        if check and done.returncode != 0:
             log = base / "server.log"
             server_log = log.read_text() if log.exists() else ""
             pytest.fail(f"{args[0]} failed:\n{done.stdout}{done.stderr}{server_log}")
@@ -139,11 +139,20 @@ def running_postgres() -> Iterator[Postgres]:
         run("initdb", "--pgdata", str(data), "--username", "admin", "--no-sync", "--auth", "trust")
         (data / "pg_hba.conf").write_text(HBA)
         options = f"-c listen_addresses='' -k {base} -c fsync=off -c full_page_writes=off"
-        run("pg_ctl", "start", "--wait", "--pgdata", str(data), "--log", str(base / "server.log"),
-            "--options", options)  # fmt: skip
         try:
+            run(
+                "pg_ctl",
+                "start",
+                "--wait",
+                "--pgdata",
+                str(data),
+                "--log",
+                str(base / "server.log"),
+                "--options",
+                options,
+            )
             yield Postgres(base)
-        finally:
-            run("pg_ctl", "stop", "--wait", "--mode", "fast", "--pgdata", str(data))
+        finally:  # also after a start that timed out: the server may be up nonetheless
+            run("pg_ctl", "stop", "--wait", "--mode", "fast", "--pgdata", str(data), check=False)
     finally:
         shutil.rmtree(base, ignore_errors=True)

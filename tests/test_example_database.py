@@ -12,6 +12,7 @@ import queue
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from .conftest import TIMEOUT
 from .postgres import Postgres, running_postgres
 
 ROOT = Path(__file__).parent.parent
-CANARY = "canary-pw-7f3e9b"  # a password that must never be logged
+CANARY = "canary-pw-7f3e9b"  # passwords that must never be logged or shown
+WRONG_CANARY = "canary-wrong-pw-4c1d"
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +66,21 @@ def backend(connection: Any) -> tuple[str, int]:
 
 
 def test_new_connections_use_the_rotated_password_and_old_ones_are_replaced(
+    *,
     tmp_path: Path,
     postgres: Postgres,
     example: Any,
     make_engine: Callable[..., Any],
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import psycopg
+    import sqlalchemy
 
     postgres.create_role("app", "password-1")
     volume = AtomicVolume(tmp_path / "db-credentials")
     volume.write({"username": "app", "password": "password-1"})
-    caplog.set_level(logging.DEBUG, logger="sqlalchemy")
+    caplog.set_level(logging.DEBUG)  # SQLAlchemy's pool and psycopg's own logs included
     with (
         secretwatch.watch_settings(example.Credentials, secrets_dir=volume.path) as live,
         contextlib.ExitStack() as cleanup,
@@ -113,8 +118,19 @@ def test_new_connections_use_the_rotated_password_and_old_ones_are_replaced(
         assert pids.isdisjoint({idle_pid, busy_pid})
         assert engine.pool.checkedout() == 0
 
+        seen = live.version  # a wrong password: the login fails, and never shows it
+        volume.write({"username": "app", "password": WRONG_CANARY})
+        assert live.wait_for_change(TIMEOUT, since=seen) is not None
+        with pytest.raises(sqlalchemy.exc.OperationalError) as failed:
+            engine.connect()
+        report = "".join(traceback.format_exception(failed.value))
+        assert "password authentication failed" in report
+
     assert "Created new connection" in caplog.text  # the pool's own log was captured
-    assert CANARY not in caplog.text
+    for canary in (CANARY, WRONG_CANARY):
+        assert canary not in caplog.text
+        assert canary not in report
+        assert canary not in "".join(capsys.readouterr())
 
 
 def test_user_and_password_always_come_from_one_version(
@@ -126,8 +142,7 @@ def test_user_and_password_always_come_from_one_version(
         postgres.create_role(role, password)
     volume = AtomicVolume(tmp_path / "db-credentials")
     volume.write({"username": "app_blue", "password": logins["app_blue"]})
-    failures: queue.SimpleQueue[BaseException] = queue.SimpleQueue()
-    users: set[str] = set()
+    seen_users: queue.SimpleQueue[str | BaseException] = queue.SimpleQueue()
     stop = threading.Event()
     options: secretwatch.WatchOptions = {"debounce": 0}
 
@@ -140,10 +155,14 @@ def test_user_and_password_always_come_from_one_version(
             while not stop.is_set():
                 try:
                     with engine.connect() as connection:
-                        users.add(backend(connection)[0])
+                        seen_users.put(backend(connection)[0])
                 except BaseException as error:  # collected: the test fails on it
-                    failures.put(error)
+                    seen_users.put(error)
                     return
+
+        def wait_for_user(role: str) -> None:
+            while (user := seen_users.get(timeout=TIMEOUT)) != role:
+                assert isinstance(user, str), f"a checkout failed: {user!r}"
 
         worker = threading.Thread(target=query_continuously)
         worker.start()
@@ -153,13 +172,51 @@ def test_user_and_password_always_come_from_one_version(
                 seen = live.version
                 volume.write({"username": role, "password": logins[role]})
                 assert live.wait_for_change(TIMEOUT, since=seen) is not None
+                wait_for_user(role)
         finally:
             stop.set()
             worker.join(TIMEOUT)
+    while not seen_users.empty():
+        assert isinstance(seen_users.get(), str)
+
+
+def test_a_rotation_during_a_login_does_not_fail_the_checkout(
+    tmp_path: Path, postgres: Postgres, example: Any, make_engine: Callable[..., Any]
+) -> None:
+    """A connection replaced at checkout logs in; the secret rotates again meanwhile: the
+    checkout still succeeds (replacing it once more could exhaust the pool's attempts),
+    and the next checkout replaces it."""
+    import sqlalchemy
+
+    logins = {"app_first": "first-password", "app_second": "second-password"}
+    for role, password in logins.items():
+        postgres.create_role(role, password)
+    volume = AtomicVolume(tmp_path / "db-credentials")
+    volume.write({"username": "app_first", "password": logins["app_first"]})
+
+    def rotate(live: secretwatch.LiveSettings[Any], role: str) -> None:
+        seen = live.version
+        volume.write({"username": role, "password": logins[role]})
+        assert live.wait_for_change(TIMEOUT, since=seen) is not None
+
+    with secretwatch.watch_settings(example.Credentials, secrets_dir=volume.path) as live:
+        engine = make_engine(live, pool_size=1, max_overflow=0)
         with engine.connect() as connection:
-            assert backend(connection)[0] == "app_blue"  # the last version written
-    assert failures.empty(), repr(failures.get())
-    assert users == {"app_blue", "app_green"}
+            assert backend(connection)[0] == "app_first"
+        rotate(live, "app_second")
+        rotations_in_login = []
+
+        @sqlalchemy.event.listens_for(engine, "connect")
+        def rotate_back_once(dbapi_connection: Any, entry: Any) -> None:
+            if not rotations_in_login:
+                rotations_in_login.append(True)
+                rotate(live, "app_first")
+
+        with engine.connect() as connection:
+            assert backend(connection)[0] == "app_second"
+        assert rotations_in_login
+        with engine.connect() as connection:
+            assert backend(connection)[0] == "app_first"
 
 
 def test_a_version_without_a_password_is_rejected_and_the_pool_keeps_working(
@@ -220,6 +277,10 @@ def test_the_example_program_follows_a_rotation(tmp_path: Path, postgres: Postgr
             assert user == "app_program"
             assert pid != first_pid  # the connection that logged in before was replaced
         finally:
-            _, stderr = program.communicate(timeout=TIMEOUT)  # closes stdin: the program ends
+            try:
+                _, stderr = program.communicate(timeout=TIMEOUT)  # closes stdin: it ends
+            except subprocess.TimeoutExpired:
+                program.kill()
+                raise
     assert program.returncode == 0, stderr
     assert CANARY not in stderr

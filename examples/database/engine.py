@@ -9,13 +9,18 @@ user from one version with a password from another. Each pooled connection remem
 credentials it logged in with; at checkout, one that logged in with older credentials is
 closed and replaced. A connection in use when the secret rotates finishes its work
 undisturbed. A version without a password is rejected, and the previous credentials stay
-in force.
+in force; a password that is well-formed but wrong can't be told apart, and fails at login.
 
-Change the database first, then the secret. PostgreSQL checks a password only at login,
-so until the kubelet delivers the new one (up to a minute or two), the pool keeps serving
-from the connections it has open; only connections opened in that window fail. To avoid
-even those, rotate between two roles: set the next role's password, write its username
-and password to the secret, and retire the previous role once no connection uses it.
+Rotate between two roles that are members of one NOLOGIN role owning the objects: set the
+idle role's password, write its username and password to the secret, and retire the other
+role once ``pg_stat_activity`` shows none of its sessions (an idle pooled connection keeps
+its session until its next checkout). No login fails at any point. With one role, change
+the database first: PostgreSQL checks a password only at login, so until the kubelet
+delivers the new one (up to a minute or two) the pool serves from its open connections,
+but every new login fails, and a dropped connection makes SQLAlchemy discard the pool.
+
+For an ``AsyncEngine``, register the same two listeners on ``async_engine.sync_engine``.
+``creator=`` bypasses ``do_connect``: don't pass it.
 
 Run as a program, it answers each line on stdin with the user and backend of a pooled
 connection, and prints a line when the credentials rotate (never the password).
@@ -30,7 +35,7 @@ from typing import Any
 import sqlalchemy
 import structlog
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from sqlalchemy import event, exc
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -42,6 +47,17 @@ class Credentials(BaseSettings):
 
     username: str
     password: SecretStr
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (file_secret_settings,)  # the secret only: $USERNAME would otherwise win
 
 
 def create_engine(
