@@ -49,8 +49,20 @@ class Rejections:
         """Whether the version with this digest was rejected and reported already."""
         return content == self._reported
 
-    def reject(self, error: SecretWatchError, content: str | None, *, kept: int) -> None:
-        """Report ``error`` (about the version with digest ``content``, if read), once."""
+    def reject(
+        self,
+        error: SecretWatchError,
+        content: str | None,
+        *,
+        kept: int,
+        revision: str | None = None,
+    ) -> None:
+        """Report ``error`` about one version, once.
+
+        The version is known by the digest ``content`` when it could be read; else, for a
+        kubelet volume, by its ``..data`` target ``revision``, so that the next rotation
+        failing the same way (a file still too large) is reported too.
+        """
         if isinstance(error, ReadError) and error.transient:
             now = time.monotonic()
             self._busy_since = self._busy_since or now
@@ -60,7 +72,7 @@ class Rejections:
             message = f"{error.message} for over {STUCK_AFTER:.0f} s"
             error = ReadError(message, path=error.path, key=error.key)
         self._busy_since = None
-        about = content or f"{type(error).__name__}: {error.message}"
+        about = content or f"{revision}: {type(error).__name__}: {error.message}"
         if about == self._reported:
             return
         self._reported = about

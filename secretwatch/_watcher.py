@@ -108,6 +108,7 @@ class SecretWatcher:
         self._load_queued = False
         self._resync: Timer | None = None
         self._layout: Layout | None = None
+        self._revision: str | None = None  # the ..data target of the last listing
         self._armed = False
         self._rejections = Rejections(self._path, self._dispatcher)
         self._loading_thread: int | None = None
@@ -341,6 +342,7 @@ class SecretWatcher:
         if self._state != "running":
             return current
         self._armed = False
+        self._revision = None
         content: str | None = None
         try:
             version = read_volume(
@@ -365,7 +367,9 @@ class SecretWatcher:
             if not self._armed and self._monitor is not None:
                 # nothing listed to compare with: look again once the new watch is in place
                 self._look_again = self._monitor.arm_without_listing()
-            self._rejections.reject(exc, content, kept=self._snapshot.version)
+            self._rejections.reject(
+                exc, content, revision=self._revision, kept=self._snapshot.version
+            )
             return self._snapshot
         if self._state != "running":
             return current  # stopped while loading: nothing is applied after stop()
@@ -374,6 +378,7 @@ class SecretWatcher:
 
     def _arm_listing(self, listing: Listing) -> bool:
         self._layout = listing.layout
+        self._revision = listing.revision
         self._armed = True
         return self._monitor is not None and self._monitor.arm(listing.watch)
 

@@ -285,6 +285,22 @@ def test_too_large_and_escaping_versions_are_rejected(tmp_path: Path) -> None:
         assert recorder.change().new["a"] == "after"
 
 
+def test_each_unreadable_rotation_is_reported(tmp_path: Path, logs: LogCapture) -> None:
+    """Two rotations in a row that fail to read the same way are two reports; a resync of
+    the second is none."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"a": "small", "b": "1"})
+    with secretwatch.watch(vol.path, max_bytes=16, debounce=0) as secrets:
+        recorder = Recorder(secrets)
+        vol.write({"a": "x" * 17, "b": "2"})
+        assert isinstance(recorder.error(), TooLargeError)
+        vol.write({"a": "x" * 17, "b": "3"})  # 'a' still too large: the same message
+        assert isinstance(recorder.error(), TooLargeError)
+        secrets.reload()  # the same version again: not a new report
+        assert len(events(logs, "secretwatch.rejected")) == 2
+        assert secrets["b"] == "1"
+
+
 def test_same_rejected_version_is_reported_once(volume: AtomicVolume, logs: LogCapture) -> None:
     """Resyncs that re-read a rejected version do not log it again."""
     validate_calls = []
