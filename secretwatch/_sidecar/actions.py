@@ -67,24 +67,27 @@ class Webhook:
         if parsed.userinfo:
             auth = httpx.BasicAuth(parsed.username, parsed.password)
         self._url = parsed.copy_with(userinfo=b"") if parsed.userinfo else parsed
-        self._auth = auth
         self._method = method.upper()
         self._status = status
-        self._timeout = timeout
+        # one client for the process's life: its connections and TLS context are reused
+        # (a new one per request costs a TLS context, and memory, every time)
+        self._client = httpx.Client(auth=auth, timeout=timeout)
         self.target = f"#{number} {redact_url(parsed)}"  # the number tells webhooks apart
 
     def __call__(self, event: Event) -> None:
         body = {"path": event.path, "version": event.version, "changed_keys": list(event.keys)}
         try:
-            response = httpx.request(
-                self._method, self._url, json=body, auth=self._auth, timeout=self._timeout
-            )
+            response = self._client.request(self._method, self._url, json=body)
         except httpx.HTTPError as exc:
             raise ActionError(f"webhook {self.target}: {type(exc).__name__}") from None
         if response.status_code != self._status:
             raise ActionError(
                 f"webhook {self.target}: status {response.status_code}, expected {self._status}"
             )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
 
     def __repr__(self) -> str:
         return f"Webhook({self._method} {self.target})"

@@ -152,6 +152,9 @@ class Service:
         for watcher in self.watchers:
             watcher.stop()
         self.runner.close()
+        for action in self.actions:
+            if isinstance(action, Webhook):
+                action.close()
         if self._server is not None:
             self._server.close()
 
