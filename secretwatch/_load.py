@@ -26,7 +26,8 @@ def build_snapshot(
     Raises:
         DecodeError: a key's value could not be decoded.
         ValidationError: ``validate`` raised or returned ``False``. A ``SecretWatchError``
-            it raises is passed on as it is (message included); any other exception is
+            it raises is passed on with its message, prefixed with the path (and key) when
+            it names neither; any other exception is
             reported by type only (a pydantic error by field and message) and not chained,
             since messages of parsers quote their input.
     """
@@ -39,6 +40,9 @@ def build_snapshot(
         verdict = validate(candidate)
     except SecretWatchError as exc:  # the validator's own message, meant to be read
         exc.path = exc.path or path
+        if exc.path not in exc.message:  # say where, as every other error does
+            where = f"key {exc.key!r} in {exc.path}" if exc.key else exc.path
+            exc.args = (f"{where}: {exc.message}", *exc.args[1:])
         raise
     except (Exception, SystemExit) as exc:  # sys.exit() in a validator rejects too
         failure = exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -151,6 +152,33 @@ def test_exec_gets_the_change_in_its_environment(vol: AtomicVolume, tmp_path: Pa
         assert out.read_text() == (
             f"SECRETWATCH_CHANGED_KEYS=new,token SECRETWATCH_PATH={vol.path} SECRETWATCH_VERSION=2"
         )
+        assert sidecar.stop() == 0
+
+
+def test_a_command_that_times_out_is_killed_with_what_it_started(vol: AtomicVolume) -> None:
+    """The command and its children are killed, the failure is reported, and the next
+    change runs the command again."""
+    script = (
+        "import subprocess, sys; "
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); "
+        "print(child.pid, flush=True); child.wait()"
+    )
+    command = f"{sys.executable} -c {script!r}"
+    args = ["watch", str(vol.path), "--exec", command, "--exec-timeout", "2"]
+    with Sidecar(*args, "--debounce", "0", "--webhook-retries", "0") as sidecar:
+        sidecar.event("secretwatch.watching")
+        vol.write({"token": CANARY + "-2"})
+        grandchild = int(sidecar.stdout.get(timeout=TIMEOUT))
+        with os.fdopen(os.pidfd_open(grandchild), "rb", buffering=0) as pidfd:
+            failed = sidecar.event("secretwatch.action_failed", action="exec", version=2)
+            assert failed["error"].endswith("still running after 2.0 s (killed)")
+            ended = select.select([pidfd], [], [], TIMEOUT)[0] == [pidfd]
+            if not ended:
+                os.kill(grandchild, signal.SIGKILL)  # not left behind by a failing test
+            assert ended, "what the command started outlived it"
+        vol.write({"token": CANARY + "-3"})  # still watching, still acting
+        int(sidecar.stdout.get(timeout=TIMEOUT))
+        sidecar.event("secretwatch.action_failed", action="exec", version=3)
         assert sidecar.stop() == 0
 
 

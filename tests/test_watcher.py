@@ -240,7 +240,7 @@ def test_validation_error_rejects_the_version(volume: AtomicVolume) -> None:
         volume.write({"username": "app"})
         error = recorder.error()
         assert isinstance(error, ValidationError)
-        assert str(error) == "password is required"  # the validator's own words
+        assert str(error) == f"{volume.path}: password is required"  # its own words, placed
         assert error.path == str(volume.path)
         volume.write({"password": "hunter2"})
         error = recorder.error()

@@ -174,22 +174,22 @@ class Exec:
             "SECRETWATCH_VERSION": str(event.version),
             "SECRETWATCH_CHANGED_KEYS": ",".join(event.keys),
         }
-        try:
-            done = subprocess.run(
-                self._argv,
-                env=env,
-                timeout=self._timeout,
-                stdin=subprocess.DEVNULL,
-                check=False,
+        try:  # its own process group: on a timeout, what it started is killed with it
+            process = subprocess.Popen(
+                self._argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True
             )
-        except subprocess.TimeoutExpired:
-            raise ActionError(
-                f"exec {self.target}: still running after {self._timeout} s"
-            ) from None
         except OSError as exc:
             raise ActionError(f"exec {self.target}: {exc.strerror}") from None
-        if done.returncode:
-            raise ActionError(f"exec {self.target}: exit code {done.returncode}")
+        try:
+            returncode = process.wait(self._timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signals.SIGKILL)
+            process.wait()
+            raise ActionError(
+                f"exec {self.target}: still running after {self._timeout} s (killed)"
+            ) from None
+        if returncode:
+            raise ActionError(f"exec {self.target}: exit code {returncode}")
 
     def __repr__(self) -> str:
         return f"Exec({self.target})"
