@@ -1,8 +1,10 @@
-"""examples/serving: a Starlette model server under uvicorn, as a real process, follows a
-rotated upstream credential without a failed request."""
+"""examples/serving: a Starlette model server under uvicorn, as a real process, follows 100
+rotations of its upstream credential under load without a failed request."""
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import itertools
 import json
 import os
@@ -67,22 +69,14 @@ def upstream() -> Iterator[Upstream]:
         server.server.server_close()
 
 
-def test_requests_follow_the_rotation_without_failing(tmp_path: Path, upstream: Upstream) -> None:
-    volume = AtomicVolume(tmp_path / "my-generic-secret")
-    volume.write({"some-credential": "credential-1"})
+@contextlib.contextmanager
+def serving(volume: AtomicVolume, upstream: Upstream) -> Iterator[httpx.Client]:
+    """The example under uvicorn as a real process; a client for it once it answers."""
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     env = {**os.environ, "SECRET_DIR": str(volume.path), "UPSTREAM_URL": upstream.url}
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "examples.serving.app:app",
-        "--fd",
-        str(listener.fileno()),
-        "--log-level",
-        "warning",
-    ]
+    command = [sys.executable, "-m", "uvicorn", "examples.serving.app:app"]
+    command += ["--fd", str(listener.fileno()), "--log-level", "warning"]
     with subprocess.Popen(command, cwd=ROOT, env=env, pass_fds=[listener.fileno()]) as server:
         listener.close()  # the server has it now
         try:
@@ -90,37 +84,61 @@ def test_requests_follow_the_rotation_without_failing(tmp_path: Path, upstream: 
             with httpx.Client(base_url=base, timeout=TIMEOUT) as client:
                 # the socket listens already: this waits in its backlog until the app is up
                 assert client.get("/healthz").json() == {"secret_version": 1}
-                failures: list[str] = []
-                sequence = itertools.count()
-                stop = threading.Event()
-
-                def keep_calling() -> None:
-                    with httpx.Client(base_url=base, timeout=TIMEOUT) as caller:
-                        while not stop.is_set():
-                            response = caller.post("/v1/predict", json={"seq": next(sequence)})
-                            if response.status_code != 200:
-                                failures.append(str(response.status_code))
-
-                callers = [threading.Thread(target=keep_calling) for _ in range(4)]
-                for caller in callers:
-                    caller.start()
-                assert upstream.calls.get(timeout=TIMEOUT)[1] == "credential-1"
-                seen = client.get("/healthz").json()["secret_version"]
-                volume.write({"some-credential": "credential-2"})
-                while client.get("/healthz").json()["secret_version"] == seen:
-                    pass  # each answer is a real round trip: the swap is a moment away
-                cut = next(sequence)  # requests numbered from here start after the swap
-                calls = [upstream.calls.get(timeout=TIMEOUT)]
-                while calls[-1][0] < cut + 20:
-                    calls.append(upstream.calls.get(timeout=TIMEOUT))
-                stop.set()
-                for caller in callers:
-                    caller.join(TIMEOUT)
-                while not upstream.calls.empty():
-                    calls.append(upstream.calls.get())
-                after = {credential for seq, credential in calls if seq > cut}
-                assert after == {"credential-2"}
-                assert failures == []
+                yield client
         finally:
             server.terminate()
             server.wait(TIMEOUT)
+
+
+ROTATIONS = 100
+
+
+def test_under_load_every_request_after_a_swap_uses_the_new_credential(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    """Four clients call continuously while the secret rotates 100 times: no request fails,
+    and every request that starts after a rotation is in force uses that credential or a
+    newer one."""
+    volume = AtomicVolume(tmp_path / "my-generic-secret")
+    volume.write({"some-credential": "credential-1"})
+    with serving(volume, upstream) as client:
+        failures: list[str] = []
+        sequence = itertools.count()
+        stop = threading.Event()
+
+        def keep_calling() -> None:
+            with httpx.Client(base_url=client.base_url, timeout=TIMEOUT) as caller:
+                while not stop.is_set():
+                    response = caller.post("/v1/predict", json={"seq": next(sequence)})
+                    if response.status_code != 200:
+                        failures.append(str(response.status_code))
+
+        callers = [threading.Thread(target=keep_calling) for _ in range(4)]
+        for caller in callers:
+            caller.start()
+        cuts = [-1]  # cuts[n]: requests numbered above it start after credential n+1 is in force
+        try:
+            for n in range(2, ROTATIONS + 2):
+                volume.write({"some-credential": f"credential-{n}"})
+                while client.get("/healthz").json()["secret_version"] != n:
+                    pass  # each answer is a real round trip: the swap is a moment away
+                cuts.append(next(sequence))
+            calls = [upstream.calls.get(timeout=TIMEOUT)]
+            while calls[-1][0] < cuts[-1] + 20:  # and some requests after the last swap
+                calls.append(upstream.calls.get(timeout=TIMEOUT))
+        finally:
+            stop.set()
+            for caller in callers:
+                caller.join(TIMEOUT)
+        while not upstream.calls.empty():
+            calls.append(upstream.calls.get())
+
+    stale = [
+        (seq, credential)
+        for seq, credential in calls
+        if int(credential.rsplit("-", 1)[1]) < bisect.bisect_left(cuts, seq)
+    ]
+    print(f"requests served: {len(calls)}, rotations applied: {ROTATIONS}")
+    assert failures == []
+    assert stale == []
+    assert len(calls) > ROTATIONS
