@@ -11,8 +11,10 @@ Faults tested elsewhere, with the same ending: an unreadable file
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,9 +34,32 @@ from secretwatch.testing import AtomicVolume
 
 from .conftest import TIMEOUT, Recorder, events
 
-GOOD = {"username": "app", "password": "first"}  # the volume fixture's content
-BAD = "canary-bad-value-5e1f"  # what bad versions hold: never in an error
+CANARY = "canary-good-value-8d2a"  # the secret in force: never in a log, error or repr
+BAD = "canary-bad-value-5e1f"  # what bad versions hold: never anywhere either
+GOOD = {"username": "app", "password": CANARY}
 MAX_BYTES = 64
+
+
+@pytest.fixture
+def volume(tmp_path: Path) -> AtomicVolume:
+    """A kubelet-style volume holding ``GOOD``."""
+    vol = AtomicVolume(tmp_path / "secret")
+    vol.write(GOOD)
+    return vol
+
+
+@pytest.fixture(autouse=True)
+def no_canary_anywhere(
+    logs: LogCapture, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> Iterator[None]:
+    """After each fault: neither canary in structlog's events, stdlib logging or output."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    output = "".join(capsys.readouterr())
+    for canary in (CANARY, BAD):
+        assert canary not in str(logs.entries)
+        assert canary not in caplog.text
+        assert canary not in output
 
 
 def password_not_empty(snapshot: secretwatch.Snapshot) -> None:
@@ -56,6 +81,8 @@ def watch(volume: AtomicVolume, **options: object) -> secretwatch.SecretWatcher:
 def still_watching(secrets: secretwatch.SecretWatcher, volume: AtomicVolume) -> None:
     """The last good value is in force, and the next valid version is applied."""
     assert dict(secrets.snapshot) == GOOD
+    shown = repr(secrets) + repr(secrets.snapshot) + repr(dict(secrets.snapshot))
+    assert CANARY not in shown
     seen = secrets.snapshot.version
     volume.write({**GOOD, "password": "next"})
     while (snapshot := secrets.wait_for_change(TIMEOUT, since=seen)) is not None:
@@ -72,9 +99,9 @@ def clear(error: SecretWatchError, volume: AtomicVolume, key: str | None) -> Non
     assert error.key == key
     if key is not None:
         assert repr(key) in str(error)
-    for shown in (str(error), repr(error)):
-        assert BAD not in shown
-        assert GOOD["password"] not in shown
+    shown = str(error) + repr(error) + "".join(traceback.format_exception(error))
+    assert BAD not in shown
+    assert CANARY not in shown
 
 
 def bad_json(volume: AtomicVolume, tmp_path: Path) -> None:
@@ -164,7 +191,8 @@ def test_a_callback_that_raises(volume: AtomicVolume, logs: LogCapture) -> None:
 
     def broken(change: secretwatch.Change) -> None:
         calls.append(change.new.version)
-        raise RuntimeError("callback bug")
+        secret = change.new["password"]  # a local holding the value, as in real code
+        raise RuntimeError(f"callback bug with {secret}")  # and a message quoting it
 
     with watch(volume) as secrets:
         secrets.subscribe(broken)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import sys
 import traceback
@@ -20,6 +21,7 @@ from structlog.testing import LogCapture
 
 import secretwatch
 from secretwatch._errors import describe, safe_errors
+from secretwatch._logging import configure_logging
 from secretwatch.testing import AtomicVolume
 
 from .conftest import Recorder, events
@@ -200,3 +202,30 @@ def test_kept_errors_hold_no_context(tmp_path: Path) -> None:
     assert (error.__traceback__, error.__context__, error.__cause__) == (None, None, None)
     report = traceback.TracebackException.from_exception(error, capture_locals=True)
     assert CANARY not in "".join(report.format())
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_logged_tracebacks_show_no_locals(
+    fmt: Literal["json", "console"], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI's log configuration: a traceback, should one be logged, has its frames and
+    exception type but never the frames' locals (structlog's dict tracebacks show them by
+    default)."""
+    configure_logging(fmt)
+
+    def connect(password: str) -> None:
+        raise ConnectionError("refused")
+
+    try:
+        connect(CANARY)
+    except ConnectionError:
+        structlog.get_logger("secretwatch").exception("secretwatch.example_failure")
+    logged = capsys.readouterr().err
+    assert "ConnectionError" in logged
+    assert "connect" in logged  # the frame is there
+    assert CANARY not in logged
+    if fmt == "json":
+        (frame,) = [
+            f for f in json.loads(logged)["exception"][0]["frames"] if f["name"] == "connect"
+        ]
+        assert "locals" not in frame or not frame["locals"]
