@@ -245,8 +245,8 @@ def test_a_volume_missing_at_start(tmp_path: Path) -> None:
 
 
 def test_an_in_place_write_caught_half_done(volume: AtomicVolume) -> None:
-    """A writer that truncates then writes: the empty file is a validation failure, never
-    applied; the full one is."""
+    """A writer that truncates, then writes: the empty file is a validation failure, never
+    applied; once the writer is done, the volume is whole again."""
     with watch(volume) as secrets:
         recorder = Recorder(secrets)
         current = volume.current
@@ -256,5 +256,5 @@ def test_an_in_place_write_caught_half_done(volume: AtomicVolume) -> None:
             error = recorder.error()
             assert isinstance(error, ValidationError)
             assert dict(secrets.snapshot) == GOOD
-            file.write(b"first")
+            file.write(CANARY.encode())  # the same value again: nothing new to apply
         still_watching(secrets, volume)
