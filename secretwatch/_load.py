@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 from secretwatch._decoders import Decoders
@@ -39,11 +40,12 @@ def build_snapshot(
     try:
         verdict = validate(candidate)
     except SecretWatchError as exc:  # the validator's own message, meant to be read
-        exc.path = exc.path or path
-        if exc.path not in exc.message:  # say where, as every other error does
-            where = f"key {exc.key!r} in {exc.path}" if exc.key else exc.path
-            exc.args = (f"{where}: {exc.message}", *exc.args[1:])
-        raise
+        error = copy.copy(exc)  # the validator's instance may be raised again, elsewhere
+        error.path = exc.path or path
+        if error.path not in error.message:  # say where, as every other error does
+            where = f"key {error.key!r} in {error.path}" if error.key else error.path
+            error.args = (f"{where}: {error.message}", *error.args[1:])
+        raise error from None
     except (Exception, SystemExit) as exc:  # sys.exit() in a validator rejects too
         failure = exc
     if failure is not None:  # raised outside the handler: it is not the error's context

@@ -10,6 +10,7 @@ Rejected versions are remembered by a digest, never kept.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from typing import Any
 
@@ -30,7 +31,8 @@ def digest(files: dict[str, bytes]) -> str:
     hasher = hashlib.blake2b(digest_size=16)
     for key in sorted(files):
         data = files[key]
-        hasher.update(b"%d:%s:%d:" % (len(key), key.encode(), len(data)))
+        name = os.fsencode(key)  # a name that is not UTF-8 is rejected, but digested first
+        hasher.update(b"%d:%s:%d:" % (len(name), name, len(data)))
         hasher.update(data)
     return hasher.hexdigest()
 
@@ -72,6 +74,8 @@ class Rejections:
             message = f"{error.message} for over {STUCK_AFTER:.0f} s"
             error = ReadError(message, path=error.path, key=error.key)
         self._busy_since = None
+        if error.key is None:
+            revision = None  # about the whole volume (gone, dangling): the same at any version
         about = content or f"{revision}: {type(error).__name__}: {error.message}"
         if about == self._reported:
             return

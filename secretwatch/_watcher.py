@@ -364,8 +364,10 @@ class SecretWatcher:
         except SecretWatchError as exc:
             if first and (self._required or not _is_absence(exc)):
                 raise
-            if not self._armed and self._monitor is not None:
-                # nothing listed to compare with: look again once the new watch is in place
+            gone = isinstance(exc, VolumeNotFoundError)  # maybe after it was listed
+            if (gone or not self._armed) and self._monitor is not None:
+                # nothing listed to compare with, or the listed directories are gone: watch
+                # what is there now, and look again once the new watch is in place
                 self._look_again = self._monitor.arm_without_listing()
             self._rejections.reject(
                 exc, content, revision=self._revision, kept=self._snapshot.version

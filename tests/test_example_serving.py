@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -120,8 +121,10 @@ def test_under_load_every_request_after_a_swap_uses_the_new_credential(
         try:
             for n in range(2, ROTATIONS + 2):
                 volume.write({"some-credential": f"credential-{n}"})
+                deadline = time.monotonic() + TIMEOUT
                 while client.get("/healthz").json()["secret_version"] != n:
-                    pass  # each answer is a real round trip: the swap is a moment away
+                    # each answer is a real round trip: the swap is a moment away
+                    assert time.monotonic() < deadline, f"rotation {n} not applied"
                 cuts.append(next(sequence))
             calls = [upstream.calls.get(timeout=TIMEOUT)]
             while calls[-1][0] < cuts[-1] + 20:  # and some requests after the last swap

@@ -12,10 +12,12 @@ Faults tested elsewhere, with the same ending: an unreadable file
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import LogCapture
@@ -70,7 +72,7 @@ def password_not_empty(snapshot: secretwatch.Snapshot) -> None:
 def watch(volume: AtomicVolume, **options: object) -> secretwatch.SecretWatcher:
     return secretwatch.watch(
         volume.path,
-        decoders={"*.json": "json"},
+        decoders={"*.json": "json", "port": int},  # int() quotes its input when it fails
         validate=password_not_empty,
         max_bytes=MAX_BYTES,
         debounce=0,
@@ -106,6 +108,10 @@ def clear(error: SecretWatchError, volume: AtomicVolume, key: str | None) -> Non
 
 def bad_json(volume: AtomicVolume, tmp_path: Path) -> None:
     volume.write({**GOOD, "config.json": f'{{"token": "{BAD}"'})
+
+
+def not_a_number(volume: AtomicVolume, tmp_path: Path) -> None:
+    volume.write({**GOOD, "port": BAD})
 
 
 def invalid(volume: AtomicVolume, tmp_path: Path) -> None:
@@ -146,6 +152,7 @@ def undo_dangling(volume: AtomicVolume, tmp_path: Path) -> None:
 Fault = Callable[[AtomicVolume, Path], None]
 REJECTIONS: list[tuple[str, Fault, type[SecretWatchError], str | None]] = [
     ("decoding fails", bad_json, DecodeError, "config.json"),
+    ("a decoder whose error quotes the value", not_a_number, DecodeError, "port"),
     ("validation fails", invalid, ValidationError, "password"),
     ("file larger than the limit", too_large, TooLargeError, "password"),
     ("..data dangling", dangling_data, ReadError, None),
@@ -213,11 +220,11 @@ def test_a_callback_that_blocks_longer_than_the_debounce(volume: AtomicVolume) -
     """Versions keep being applied (and readable) while a callback is stuck; it then sees
     each of them, in order."""
     release = threading.Event()
-    seen: list[int] = []
+    seen: queue.SimpleQueue[int] = queue.SimpleQueue()
 
     def stuck(change: secretwatch.Change) -> None:
         release.wait(TIMEOUT)
-        seen.append(change.new.version)
+        seen.put(change.new.version)
 
     with secretwatch.watch(volume.path, debounce=0.01) as secrets:
         secrets.subscribe(stuck)
@@ -228,8 +235,8 @@ def test_a_callback_that_blocks_longer_than_the_debounce(volume: AtomicVolume) -
         release.set()
         volume.write(GOOD)
         assert secrets.wait_for_change(TIMEOUT, since=4) is not None
+        assert [seen.get(timeout=TIMEOUT) for _ in range(4)] == [2, 3, 4, 5]
         still_watching(secrets, volume)
-    assert seen[:4] == [2, 3, 4, 5]
 
 
 def test_a_volume_missing_at_start(tmp_path: Path) -> None:
@@ -257,4 +264,31 @@ def test_an_in_place_write_caught_half_done(volume: AtomicVolume) -> None:
             assert isinstance(error, ValidationError)
             assert dict(secrets.snapshot) == GOOD
             file.write(CANARY.encode())  # the same value again: nothing new to apply
+        still_watching(secrets, volume)
+
+
+def test_a_volume_removed_between_its_listing_and_its_watch(
+    volume: AtomicVolume, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unmounted at the worst moment (listed, not yet watched nor read): reported, and
+    watched again, so that it is seen when it comes back, with no resync to help."""
+    with watch(volume, resync_interval=None) as secrets:
+        recorder = Recorder(secrets)
+        arm = secrets._arm_listing
+        written = threading.Event()
+        removed: list[Path] = []
+
+        def removed_after_listing(listing: Any) -> bool:
+            if not removed:  # the race, made to happen: no timing can make it for sure
+                written.wait(TIMEOUT)  # once the writer is done with the volume
+                removed.append(volume.path.rename(tmp_path / "unmounted"))
+            return arm(listing)
+
+        monkeypatch.setattr(secrets, "_arm_listing", removed_after_listing)
+        volume.write_in_place("password", "second")  # a load that adds no new watch
+        written.set()
+        assert isinstance(recorder.error(), VolumeNotFoundError)
+        monkeypatch.undo()
+        assert removed[0].is_dir()  # kept: its deletion would be an event to react to
+        volume.write(GOOD)  # mounted again
         still_watching(secrets, volume)

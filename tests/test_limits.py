@@ -101,3 +101,21 @@ def test_a_symlink_loop(tmp_path: Path, loop: str) -> None:
         assert snapshot["token"] == "good"
         assert set(snapshot) <= {"token", "dir/file"}
         rotate(secrets, volume, {"token": "after"})
+
+
+def test_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """Not a name the kubelet writes: the version is rejected, saying which name."""
+    volume = AtomicVolume(tmp_path / "v")
+    volume.write({"token": "good"})
+    with secretwatch.watch(volume.path, debounce=0) as secrets:
+        recorder = Recorder(secrets)
+        current = volume.current
+        assert current is not None
+        (Path(os.fsdecode(bytes(current) + b"/bad-\xff-name"))).write_text("x")
+        error = recorder.error()
+        assert isinstance(error, secretwatch.ReadError)
+        assert "not printable UTF-8" in str(error)
+        assert "bad-\\udcff-name" in str(error)
+        assert secrets["token"] == "good"
+        os.unlink(bytes(current) + b"/bad-\xff-name")
+        rotate(secrets, volume, {"token": "after"})

@@ -9,7 +9,7 @@ never a mix and never a rejected one; versions only increase; after each step th
 settles on the last valid version.
 
 The CI profile runs 500 steps per mode. ``HYPOTHESIS_PROFILE=long python -m pytest
-tests/test_properties.py`` runs 18,000, and shrinks a failure to its shortest form.
+tests/test_properties.py`` runs up to 18,000, and shrinks a failure to its shortest form.
 """
 
 from __future__ import annotations
@@ -77,6 +77,19 @@ def valid(files: dict[str, bytes]) -> bool:
     return bool(files) and all(0 < len(data) <= MAX_BYTES for data in files.values())
 
 
+def rejection(files: dict[str, bytes]) -> type[secretwatch.SecretWatchError]:
+    """The error an invalid version gets: reading comes first, then decoding, validation."""
+    if any(len(data) > MAX_BYTES for data in files.values()):
+        return secretwatch.TooLargeError
+    for key, data in files.items():
+        if is_json(key):
+            try:
+                json.loads(data)
+            except ValueError:
+                return secretwatch.DecodeError
+    return secretwatch.ValidationError
+
+
 def state_of_files(files: dict[str, bytes]) -> State:
     return frozenset(
         (key, json.dumps(json.loads(data), sort_keys=True) if is_json(key) else data.decode())
@@ -108,7 +121,9 @@ class Rotations(RuleBasedStateMachine):
         self.stamps = itertools.count()
         self.files: dict[str, bytes] = {"username": b"first", "password": b"first"}
         self.volume.write(self.files)
-        self.accepted: set[State] = {state_of_files(self.files)}  # every valid version written
+        # every valid version written, numbered in the order written
+        self.accepted: dict[State, int] = {state_of_files(self.files): 0}
+        self.written = itertools.count(1)
         self.last_valid = state_of_files(self.files)
         self.present = True
         self.history: list[str] = []  # the steps so far, for a failure's message
@@ -119,11 +134,12 @@ class Rotations(RuleBasedStateMachine):
             decoders={"*.json": "json", "*": "text"},
             validate=reject_empty,
             max_bytes=MAX_BYTES,
-            debounce=0.01,
+            debounce=0,  # every write is a load: more reads that may overlap a write
             polling=self.polling,
             poll_interval=0.02,
         )
-        self.watcher.subscribe(lambda change: self.check(change.new, "callback"))
+        self.called = -1  # callbacks run one at a time, in order: numbers only increase
+        self.watcher.subscribe(self.on_change)
         self.watcher.subscribe_errors(self.errors.put)
         self.watcher.start()
         self.stop = threading.Event()
@@ -133,13 +149,23 @@ class Rotations(RuleBasedStateMachine):
 
     # -- what readers and callbacks check ---------------------------------------------
 
-    def check(self, snapshot: secretwatch.Snapshot, who: str) -> None:
-        if state_of(snapshot) not in self.accepted:
+    def check(self, snapshot: secretwatch.Snapshot, who: str, after: int = -1) -> int:
+        """The number of the written version ``snapshot`` is; a failure if it is none, or
+        older than ``after`` (the number seen before)."""
+        number = self.accepted.get(state_of(snapshot))
+        if number is None:
             self.failures.put(f"{who} got a version never written valid: {sorted(snapshot)}")
+            return after
+        if number < after:
+            self.failures.put(f"{who} went back from written version {after} to {number}")
+        return number
+
+    def on_change(self, change: secretwatch.Change) -> None:
+        self.called = self.check(change.new, "callback", self.called)
 
     def read_continuously(self) -> None:
         last = self.watcher.snapshot
-        self.check(last, "reader")
+        number = self.check(last, "reader")
         # a sample every millisecond: a reader spinning on the GIL would slow the writers
         # (every system call waits for the GIL back) a hundredfold, and test little more
         while not self.stop.wait(0.001):
@@ -148,7 +174,7 @@ class Rotations(RuleBasedStateMachine):
                 continue
             if snapshot.version < last.version:
                 self.failures.put(f"version went back from {last.version} to {snapshot.version}")
-            self.check(snapshot, "reader")
+            number = self.check(snapshot, "reader", number)
             last = snapshot
 
     # -- writers ------------------------------------------------------------------------
@@ -161,8 +187,8 @@ class Rotations(RuleBasedStateMachine):
         """Record what the disk will hold; a valid version becomes acceptable *before* it
         is written, so a reader that sees it at once is not flagged."""
         self.files = files
-        if valid(files):
-            self.accepted.add(state_of_files(files))
+        if valid(files):  # numbered anew when written again: it is the newest then
+            self.accepted[state_of_files(files)] = next(self.written)
             self.last_valid = state_of_files(files)
             return True
         return False
@@ -178,10 +204,12 @@ class Rotations(RuleBasedStateMachine):
                 if self.watcher.wait_for_change(TIMEOUT, since=seen) is None:
                     self.fail(f"the watcher did not apply a valid version within {TIMEOUT} s")
         else:
-            try:
-                self.errors.get(timeout=TIMEOUT)
+            expected = rejection(self.files) if self.present else secretwatch.VolumeNotFoundError
+            try:  # errors come on another thread: skip a late one about an earlier step
+                while not isinstance(self.errors.get(timeout=TIMEOUT), expected):
+                    pass
             except queue.Empty:
-                self.fail(f"an invalid version was not reported within {TIMEOUT} s")
+                self.fail(f"no {expected.__name__} within {TIMEOUT} s")
         assert state_of(self.watcher.snapshot) == self.last_valid
 
     def fail(self, message: str) -> None:
@@ -270,11 +298,12 @@ class Rotations(RuleBasedStateMachine):
 
     @rule(writes=st.lists(st.sampled_from(KEYS), min_size=2, max_size=6))
     def burst(self, writes: list[str]) -> None:
-        """Several kubelet writes in a row, faster than the debounce: the last one wins."""
+        """Kubelet writes back to back, each adding a key and changing every other one: a
+        read that mixed two of them would be seen."""
         self.history.append(f"burst(writes={writes!r})")
         files = dict(self.files) if self.present else {}
         for key in writes:
-            files = {**files, key: self.value(key)}
+            files = {name: self.value(name) for name in {*files, key}}
             self.expect(files)
             self.volume.write(files)
         self.present = True
@@ -298,6 +327,7 @@ class PolledRotations(Rotations):
     polling = True
 
 
+@pytest.mark.timeout(0 if PROFILE.max_examples > 100 else 120)  # the long profile: no limit
 @pytest.mark.parametrize("machine", [Rotations, PolledRotations], ids=["inotify", "polling"])
 def test_every_snapshot_is_one_valid_version(machine: Any) -> None:
     run_state_machine_as_test(machine, settings=PROFILE)

@@ -7,6 +7,7 @@ URL, no output of a command.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal as signals
@@ -69,15 +70,18 @@ class Webhook:
         self._url = parsed.copy_with(userinfo=b"") if parsed.userinfo else parsed
         self._method = method.upper()
         self._status = status
-        # one client for the process's life: its connections and TLS context are reused
-        # (a new one per request costs a TLS context, and memory, every time)
-        self._client = httpx.Client(auth=auth, timeout=timeout)
+        # one client for the process's life, so one TLS context (a client per request
+        # costs a new one, and memory, every time); a new connection per call, though: a
+        # kept-alive one may have been closed by the server since the last rotation
+        limits = httpx.Limits(max_keepalive_connections=0)
+        self._client = httpx.Client(auth=auth, timeout=timeout, limits=limits)
         self.target = f"#{number} {redact_url(parsed)}"  # the number tells webhooks apart
 
     def __call__(self, event: Event) -> None:
         body = {"path": event.path, "version": event.version, "changed_keys": list(event.keys)}
         try:
             response = self._client.request(self._method, self._url, json=body)
+            self._client.cookies.clear()  # each call stands alone
         except httpx.HTTPError as exc:
             raise ActionError(f"webhook {self.target}: {type(exc).__name__}") from None
         if response.status_code != self._status:
@@ -183,7 +187,8 @@ class Exec:
         try:
             returncode = process.wait(self._timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signals.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it may have ended just now
+                os.killpg(process.pid, signals.SIGKILL)
             process.wait()
             raise ActionError(
                 f"exec {self.target}: still running after {self._timeout} s (killed)"
