@@ -31,7 +31,7 @@ def digest(files: dict[str, bytes]) -> str:
     hasher = hashlib.blake2b(digest_size=16)
     for key in sorted(files):
         data = files[key]
-        name = os.fsencode(key)  # a name that is not UTF-8 is rejected, but digested first
+        name = os.fsencode(key)  # any name (one that is not UTF-8 is rejected when listed)
         hasher.update(b"%d:%s:%d:" % (len(name), name, len(data)))
         hasher.update(data)
     return hasher.hexdigest()
