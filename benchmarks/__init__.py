@@ -1,0 +1,8 @@
+"""secretwatch's benchmarks, side by side with what users would otherwise do.
+
+    python -m benchmarks            # every benchmark: a table, and results.json
+    python -m benchmarks --smoke    # tiny sizes: checks that they run (CI does this)
+
+Figures are ratios to a peer measured in the same run, since machines vary and are noisy.
+``soak.py`` is separate: a long run that checks resources stay flat.
+"""
