@@ -1,5 +1,6 @@
 """secretwatch's benchmarks, side by side with what users would otherwise do.
 
+    pip install -e '.[bench]'
     python -m benchmarks            # every benchmark: a table, and results.json
     python -m benchmarks --smoke    # tiny sizes: checks that they run (CI does this)
 

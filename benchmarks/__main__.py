@@ -9,14 +9,18 @@ import sys
 import time
 from typing import Any
 
-from . import read_cost, reload_cost
+from . import latency, read_cost, reload_cost
 
-BENCHMARKS = {"read": read_cost.run, "reload": reload_cost.run}
+BENCHMARKS = {"latency": latency.run, "read": read_cost.run, "reload": reload_cost.run}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = []
     for row in rows:
+        if row.get("unit") == "ms":
+            figures = "   ".join(f"{key} {row[key]:8.1f} ms" for key in ("p50", "p95", "p99"))
+            lines.append(f"{row['benchmark']:<12} {row['what']:<46} {figures}")
+            continue
         ratio = row.get("x_floor", row.get("x_bare"))
         peer = "x dict" if "x_floor" in row else "x bare read"
         lines.append(
