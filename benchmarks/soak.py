@@ -121,8 +121,7 @@ def main() -> int:
             applied.release()
 
         webhook = Webhook()
-        with socket_port() as port:
-            listen = f"127.0.0.1:{port}"
+        listen = f"127.0.0.1:{free_port()}"
         sidecar = subprocess.Popen(
             [
                 sys.executable,
@@ -189,16 +188,11 @@ def soak(
     return series
 
 
-class socket_port:
+def free_port() -> int:
     """A free TCP port on 127.0.0.1 (closed again before the sidecar binds it)."""
-
-    def __enter__(self) -> int:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        return int(self.socket.getsockname()[1])
-
-    def __exit__(self, *exc: object) -> None:
-        self.socket.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:

@@ -31,7 +31,7 @@ def digest(files: dict[str, bytes]) -> str:
     hasher = hashlib.blake2b(digest_size=16)
     for key in sorted(files):
         data = files[key]
-        name = os.fsencode(key)  # any name (one that is not UTF-8 is rejected when listed)
+        name = os.fsencode(key)  # any name, UTF-8 or not (a single file's is not checked)
         hasher.update(b"%d:%s:%d:" % (len(name), name, len(data)))
         hasher.update(data)
     return hasher.hexdigest()

@@ -237,7 +237,7 @@ def _walk(path: str, root: str, top: str) -> tuple[tuple[tuple[str, str], ...], 
                 if entry.name.startswith(".."):
                     continue
                 key = prefix + entry.name
-                if not key.isprintable() or _undecodable(key):
+                if not key.isprintable():  # also bytes that are not UTF-8 (lone surrogates)
                     message = f"{path} has a file name that is not printable UTF-8: {key!r}"
                     raise ReadError(message, path=path)
                 if entry.is_symlink():
@@ -254,15 +254,6 @@ def _walk(path: str, root: str, top: str) -> tuple[tuple[tuple[str, str], ...], 
                     entries.append((key, entry.path))
     entries.sort()
     return tuple(entries), dirs
-
-
-def _undecodable(name: str) -> bool:
-    """A name with bytes that are not UTF-8 (decoded by Python as lone surrogates)."""
-    try:
-        name.encode()
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _read_file(path: str, key: str, file: str, max_bytes: int) -> tuple[bytes, Signature]:

@@ -197,11 +197,8 @@ class Rotations(RuleBasedStateMachine):
         """Wait until the watcher has dealt with the last write: a valid one is in force, an
         invalid one was reported; either way the last valid version is what readers get."""
         if accepted:
-            while state_of(self.watcher.snapshot) != self.last_valid:
-                seen = self.watcher.snapshot.version
-                if state_of(self.watcher.snapshot) == self.last_valid:
-                    break
-                if self.watcher.wait_for_change(TIMEOUT, since=seen) is None:
+            while state_of(snapshot := self.watcher.snapshot) != self.last_valid:
+                if self.watcher.wait_for_change(TIMEOUT, since=snapshot.version) is None:
                     self.fail(f"the watcher did not apply a valid version within {TIMEOUT} s")
         else:
             expected = rejection(self.files) if self.present else secretwatch.VolumeNotFoundError
