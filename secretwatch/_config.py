@@ -78,7 +78,7 @@ class WatchConfig(BaseSettings):
         default=DEFAULT_DEBOUNCE,
         ge=0,
         allow_inf_nan=False,
-        description="seconds of quiet before a reload",
+        description="seconds of quiet before a reload (a ..data swap is read at once)",
     )
     resync: float = Field(
         default=DEFAULT_RESYNC_INTERVAL,

@@ -14,10 +14,11 @@ import functools
 import itertools
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from secretwatch._volume import WatchDir
+from secretwatch._debounce import Hint
+from secretwatch._volume import DATA_LINK, WatchDir
 
 if TYPE_CHECKING:
     from watchdog.observers.inotify_c import InotifyEvent, InotifyFD, WatchDescriptor
@@ -96,13 +97,12 @@ class _DirWatch:
         self.wd: WatchDescriptor | None = None
 
     def on_event(self, event: InotifyEvent) -> None:
-        if (
-            self.names is None
-            or event.is_delete_self
-            or event.is_move_self
-            or os.fsdecode(event.name) in self.names
-        ):
-            self.source.hint()
+        name = os.fsdecode(event.name)
+        if self.names is None or event.is_delete_self or event.is_move_self or name in self.names:
+            # ..data renamed (or linked) into place is the atomic writer's commit: the
+            # version it names is complete, so there is no need to wait for quiet
+            moved_in = event.is_moved_to or (event.is_create and not event.is_directory)
+            self.source.hint(commit=name == DATA_LINK and moved_in)
 
     def on_watch_deleted(self, wd: WatchDescriptor) -> None:
         self.alive = False  # the directory is gone: the next arm() replaces this watch
@@ -117,7 +117,7 @@ class InotifySource:
 
     mode = "inotify"
 
-    def __init__(self, hint: Callable[[], None]):
+    def __init__(self, hint: Hint):
         self._fd = inotify()
         self.hint = hint
         self._lock = threading.Lock()

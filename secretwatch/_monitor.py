@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Protocol
 
 import structlog
 
+from secretwatch._debounce import Hint
 from secretwatch._inotify import InotifySource, InotifyUnavailable
 from secretwatch._polling import PollingSource
 from secretwatch._runtime import Lane
@@ -54,9 +55,7 @@ class Monitor:
     can't start, and later if a watch is refused (the ``max_user_watches`` limit).
     """
 
-    def __init__(
-        self, path: str, hint: Callable[[], None], lane: Lane, *, polling: bool, interval: float
-    ):
+    def __init__(self, path: str, hint: Hint, lane: Lane, *, polling: bool, interval: float):
         self._path = path
         self._hint = hint
         self._lane = lane

@@ -3,14 +3,16 @@
 For file systems without notifications (NFS, SMB, FUSE) and for when inotify can't be had.
 The fingerprint covers the layout, the ``..data`` target and each file's inode, size and
 times; the periodic resync catches the rest (a same-size rewrite within one timestamp tick).
+A new ``..data`` target is the kubelet's commit of a complete version: it is read at once.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Iterable
 
+from secretwatch._debounce import Hint
 from secretwatch._runtime import Lane, Timer, runtime
 from secretwatch._volume import WatchDir, fingerprint
 
@@ -22,12 +24,12 @@ class PollingSource:
 
     mode = "polling"
 
-    def __init__(self, path: str, hint: Callable[[], None], lane: Lane, interval: float):
+    def __init__(self, path: str, hint: Hint, lane: Lane, interval: float):
         self.hint = hint
         self._path = path
         self._lane = lane
         self._interval = interval
-        self._last: Hashable = fingerprint(path)  # before the first read: nothing slips between
+        self._last = fingerprint(path)  # before the first read: nothing slips between
         self._lock = threading.Lock()
         self._closed = False
         self._timer: Timer | None = None
@@ -57,7 +59,9 @@ class PollingSource:
         try:
             current = fingerprint(self._path)
             if current != self._last:
+                # a new ..data target: the kubelet committed a complete version
+                commit = current.revision not in (None, self._last.revision)
                 self._last = current
-                self.hint()
+                self.hint(commit=commit)
         finally:
             self._schedule()

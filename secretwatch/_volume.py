@@ -28,6 +28,7 @@ import stat
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from secretwatch._errors import (
     ReadError,
@@ -39,6 +40,7 @@ from secretwatch._errors import (
 
 __all__ = [
     "DATA_LINK",
+    "Fingerprint",
     "Layout",
     "Listing",
     "Version",
@@ -161,7 +163,15 @@ def read_volume(
     raise failure
 
 
-def fingerprint(path: str) -> Hashable:
+class Fingerprint(NamedTuple):
+    """A cheap stand-in for a volume's content, for polling (see :func:`fingerprint`)."""
+
+    revision: str | None
+    """The ``..data`` target for the kubelet layout, else ``None``."""
+    state: Hashable
+
+
+def fingerprint(path: str) -> Fingerprint:
     """A cheap stand-in for the volume's content, for polling: the listing plus file stats.
 
     Equal fingerprints mean nothing changed; a change of content changes the fingerprint
@@ -172,12 +182,12 @@ def fingerprint(path: str) -> Hashable:
         listing = list_volume(path)
         stats = tuple((key, _signature(os.stat(file))) for key, file in listing.entries)
     except VolumeNotFoundError:
-        return None
+        return Fingerprint(None, None)
     except SecretWatchError as exc:
-        return (type(exc).__name__, str(exc))
-    except OSError:
-        return object()  # vanished between listing and stat: unequal to anything, so a reload
-    return (listing.layout, listing.revision, stats)
+        return Fingerprint(None, (type(exc).__name__, str(exc)))
+    except OSError:  # vanished between listing and stat: unequal to anything, so a reload
+        return Fingerprint(None, object())
+    return Fingerprint(listing.revision, (listing.layout, stats))
 
 
 def is_subpath_mount(path: str) -> bool:

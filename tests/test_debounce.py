@@ -6,6 +6,7 @@ import threading
 import time
 
 from secretwatch._debounce import Debouncer
+from secretwatch._runtime import runtime
 
 from .conftest import TIMEOUT
 
@@ -52,3 +53,25 @@ def test_zero_delay_calls_at_once_and_close_stops_calls() -> None:
     debouncer.close()
     debouncer.hint()
     assert calls == [1]
+
+
+def test_a_commit_calls_at_once_and_ends_the_burst() -> None:
+    """A commit hint calls synchronously, and the burst it interrupts gets no call of its own."""
+    calls: list[str] = []
+    second = threading.Event()
+
+    def action() -> None:
+        calls.append(threading.current_thread().name)
+        if len(calls) == 2:
+            second.set()
+
+    debouncer = Debouncer(0.05, action)
+    debouncer.hint()  # a burst begins: a call is due in 50 ms
+    debouncer.hint(commit=True)
+    assert calls == [threading.current_thread().name]  # at once, on this thread
+    debouncer.hint()  # a new burst
+    assert second.wait(TIMEOUT)
+    later = threading.Event()  # timers run in deadline order: after this, both bursts' are due
+    runtime().scheduler.call_later(0.1, later.set)
+    assert later.wait(TIMEOUT)
+    assert len(calls) == 2  # the interrupted burst's timer did not call

@@ -81,16 +81,33 @@ def test_no_op_swap_does_not_bump_the_version(volume: AtomicVolume) -> None:
         assert change.modified == {"password"}
 
 
-def test_burst_is_coalesced_into_one_reload(volume: AtomicVolume) -> None:
-    """Twenty rotations inside the debounce window become one change to the last one."""
-    with secretwatch.watch(volume.path, debounce=2.0) as secrets:
+def test_burst_is_coalesced_into_one_reload(tmp_path: Path) -> None:
+    """Twenty writes in place inside the debounce window become one change to the last one."""
+    vol = AtomicVolume(tmp_path / "plain")
+    vol.path.mkdir()
+    vol.replace("token", "first")
+    with secretwatch.watch(vol.path, debounce=2.0) as secrets:
         recorder = Recorder(secrets)
         for n in range(20):
-            volume.write({"username": "app", "password": f"burst-{n}"})
+            vol.write_in_place("token", f"burst-{n}")
         change = recorder.change()
         assert change.new.version == 2
-        assert change.new["password"] == "burst-19"
+        assert change.new["token"] == "burst-19"
         assert secrets.reload().version == 2  # nothing left behind the burst
+
+
+@pytest.mark.parametrize("polling", [False, True])
+def test_a_kubelet_swap_is_read_without_waiting_for_quiet(
+    volume: AtomicVolume, polling: bool
+) -> None:
+    """The ..data swap commits a complete version: no debounce delays it, however long."""
+    with secretwatch.watch(
+        volume.path, debounce=3600, polling=polling, poll_interval=0.05
+    ) as secrets:
+        recorder = Recorder(secrets)
+        for n in range(2, 5):
+            volume.write({"username": "app", "password": f"pw-{n}"})
+            assert recorder.change().new["password"] == f"pw-{n}"
 
 
 def test_subscribe_to_keys(volume: AtomicVolume) -> None:
