@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncGenerator, Callable, Collection
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar, overload
 
 import structlog
 from pydantic_settings import BaseSettings
@@ -39,6 +39,24 @@ _log = structlog.get_logger("secretwatch")
 M = TypeVar("M", bound=BaseSettings)
 
 _NOT_FOR_SETTINGS = ("decoders", "validate")  # every key is text for the model, which validates
+
+
+class _NotStarted:
+    """``LiveSettings.current`` until the first model is built: reading it raises.
+
+    A non-data descriptor (as ``functools.cached_property`` is): the first build puts
+    ``current`` in the instance's ``__dict__``, which then wins over this, so each read of
+    ``live.current`` is a plain attribute read, as fast as a dict lookup, with no call.
+    """
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, instance: LiveSettings[M], owner: type[Any]) -> M: ...
+    def __get__(self, instance: LiveSettings[M] | None, owner: type[Any]) -> Self | M:
+        if instance is None:
+            return self
+        raise RuntimeError("LiveSettings has not been started: call start() first")
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -163,17 +181,11 @@ class LiveSettings(Generic[M]):
 
     # -- reading ---------------------------------------------------------------------
 
-    @property
-    def current(self) -> M:
-        """The latest valid model instance. A lock-free read; the instance never changes.
+    current = _NotStarted()
+    """The latest valid model instance. A lock-free read; the instance never changes.
 
-        Raises:
-            RuntimeError: nothing was loaded yet (:meth:`start` was not called).
-        """
-        current = self._current
-        if current is None:
-            raise RuntimeError("LiveSettings has not been started: call start() first")
-        return current
+    Reading it before :meth:`start` raises ``RuntimeError``.
+    """
 
     @property
     def version(self) -> int:
@@ -325,6 +337,7 @@ class LiveSettings(Generic[M]):
             if old is not None and self._state != "running":
                 return  # nothing is applied after stop()
             self._current = new
+            vars(self)["current"] = new  # what readers see: it shadows _NotStarted
             self._version += 1
             version = self._version
             self._changed.notify_all()
