@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable
@@ -61,12 +62,8 @@ class StatusServer:
         server_class = _IPv6Server if ":" in address[0] else ThreadingHTTPServer
         self._server = server_class(address, Handler)  # OSError: the port is taken, ...
         self._server.daemon_threads = True
-        self._thread = threading.Thread(  # a short poll: close() returns within it
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="secretwatch-http",
-            daemon=True,
-        )
+        self._closing = False
+        self._thread = threading.Thread(target=self._serve, name="secretwatch-http", daemon=True)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -80,5 +77,21 @@ class StatusServer:
 
     def close(self) -> None:
         """Stop serving and close the socket."""
-        self._server.shutdown()
+        self._closing = True
+        if self._thread.is_alive():
+            self._wake()
+            self._thread.join(5)
         self._server.server_close()
+
+    def _serve(self) -> None:
+        # One request at a time, each waited for with no timeout: idle, the thread sleeps
+        # (serve_forever would wake every poll_interval to look for a shutdown).
+        while not self._closing:
+            self._server.handle_request()
+
+    def _wake(self) -> None:
+        """Connect once, so that the waiting handle_request() returns and sees the close."""
+        host, port = self.address
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+            pass

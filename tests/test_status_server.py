@@ -1,0 +1,31 @@
+"""The sidecar's HTTP endpoint: it answers, sleeps while idle, and close() wakes it at once."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from secretwatch._sidecar.metrics import Metrics
+from secretwatch._sidecar.server import StatusServer
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])  # noqa: S104 - every interface
+def test_close_wakes_the_waiting_server(host: str) -> None:
+    """The server thread waits for a request with no timeout (no polling while idle), so
+    close() has to wake it: the thread has ended when close() returns, and the port is free."""
+    server = StatusServer((host, 0), healthy=lambda: True, ready=lambda: False, metrics=Metrics())
+    server.start()
+    port = server.address[1]
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 503
+    server.close()
+    assert not server._thread.is_alive()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_close_before_start() -> None:
+    """A server that never started closes without waiting for a thread."""
+    server = StatusServer(("127.0.0.1", 0), healthy=bool, ready=bool, metrics=Metrics())
+    server.close()
+    assert not server._thread.is_alive()
