@@ -9,7 +9,7 @@ from secretwatch._sidecar.metrics import Metrics
 from secretwatch._sidecar.server import StatusServer
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])  # noqa: S104 - every interface
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])  # 0.0.0.0: every interface
 def test_close_wakes_the_waiting_server(host: str) -> None:
     """The server thread waits for a request with no timeout (no polling while idle), so
     close() has to wake it: the thread has ended when close() returns, and the port is free."""
