@@ -5,5 +5,5 @@
     python -m benchmarks --smoke    # tiny sizes: checks that they run (CI does this)
 
 Figures are ratios to a peer measured in the same run, since machines vary and are noisy.
-``soak.py`` is separate: a long run that checks resources stay flat.
+``python -m benchmarks.soak`` is separate: a long run that checks resources stay flat.
 """

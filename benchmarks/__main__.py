@@ -4,30 +4,45 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import platform
 import sys
 import time
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
-from . import latency, read_cost, reload_cost
+import structlog
 
-BENCHMARKS = {"latency": latency.run, "read": read_cost.run, "reload": reload_cost.run}
+from . import footprint, idle, latency, read_cost, reload_cost
+
+BENCHMARKS: dict[str, ModuleType] = {
+    "latency": latency,
+    "read": read_cost,
+    "reload": reload_cost,
+    "idle": idle,
+    "footprint": footprint,
+}
+
+Column = tuple[str, Callable[[dict[str, Any]], str]]
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    lines = []
-    for row in rows:
-        if row.get("unit") == "ms":
-            figures = "   ".join(f"{key} {row[key]:8.1f} ms" for key in ("p50", "p95", "p99"))
-            lines.append(f"{row['benchmark']:<12} {row['what']:<46} {figures}")
-            continue
-        ratio = row.get("x_floor", row.get("x_bare"))
-        peer = "x dict" if "x_floor" in row else "x bare read"
-        lines.append(
-            f"{row['benchmark']:<12} {row['what']:<46} {row['seconds'] * 1e6:>12.3f} µs"
-            f"   {ratio:>10.2f} {peer}"
+def table(rows: list[dict[str, Any]], columns: list[Column], *, markdown: bool) -> str:
+    """One benchmark's rows, as aligned text or as a Markdown table."""
+    header = ["", *(name for name, _ in columns)]
+    body = [[row["what"], *(show(row) for _, show in columns)] for row in rows]
+    if markdown:
+        lines = [header, ["---"] + ["---:"] * len(columns), *body]
+        return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+    widths = [max(len(line[i]) for line in (header, *body)) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
         )
-    return "\n".join(lines)
+        for line in (header, *body)
+    )
 
 
 def main() -> int:
@@ -35,26 +50,34 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: only check they run")
     parser.add_argument("--only", default=",".join(BENCHMARKS), help="which, comma-separated")
     parser.add_argument("--json", default="results.json", help="where to write the results")
+    parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     args = parser.parse_args()
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(chosen) - BENCHMARKS.keys()
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    # secretwatch logs every load and change: the tables are the output
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     started = time.monotonic()
-    rows: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
     for name in chosen:
-        rows += BENCHMARKS[name](smoke=args.smoke)
+        module = BENCHMARKS[name]
+        rows = module.run(smoke=args.smoke)
+        results += rows
+        title = rows[0]["benchmark"]
+        print(f"\n{'### ' if args.markdown else ''}{title}\n", flush=True)
+        print(table(rows, module.COLUMNS, markdown=args.markdown), flush=True)
     machine = {
         "python": platform.python_version(),
         "system": platform.platform(),
-        "cpus": __import__("os").cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
         "smoke": args.smoke,
         "seconds": round(time.monotonic() - started, 1),
     }
-    print(table(rows))
     with open(args.json, "w") as file:
-        json.dump({"machine": machine, "results": rows}, file, indent=2)
-    print(f"\n{machine}\nwritten to {args.json}", file=sys.stderr)
+        json.dump({"machine": machine, "results": results}, file, indent=2)
+    print(f"\n{machine}\nwritten to {args.json}")
     return 0
 
 

@@ -1,12 +1,18 @@
-"""Timing helpers: the best of several repeats, in seconds per call."""
+"""Timing: seconds per call of functions side by side, the best of several rounds."""
 
 from __future__ import annotations
 
 import timeit
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 
-def per_call(function: Callable[[], object], *, number: int, repeat: int = 5) -> float:
-    """Seconds per call of ``function``: the best of ``repeat`` runs of ``number`` calls
-    (the least disturbed by the rest of the machine)."""
-    return min(timeit.repeat(function, number=number, repeat=repeat)) / number
+def side_by_side(
+    functions: Mapping[str, Callable[[], object]], *, number: int, rounds: int = 7
+) -> dict[str, float]:
+    """Seconds per call of each function, timed in turn in every round, the best round of
+    each: a disturbance of the machine lands on all of them alike, not on one."""
+    best = dict.fromkeys(functions, float("inf"))
+    for _ in range(rounds):
+        for name, function in functions.items():
+            best[name] = min(best[name], timeit.timeit(function, number=number) / number)
+    return best

@@ -1,7 +1,7 @@
 """Soak: a watcher with a callback, and the sidecar, under steady rotation; is anything growing?
 
-    python benchmarks/soak.py                    # 10 minutes, 1 rotation per second
-    python benchmarks/soak.py --minutes 1 --rate 5 --every 5
+    python -m benchmarks.soak                    # 10 minutes, 1 rotation per second
+    python -m benchmarks.soak --minutes 1 --rate 5 --every 5
 
 A kubelet-style volume is rotated ``--rate`` times per second. In this process a watcher
 applies each rotation and a callback counts it; a ``secretwatch watch`` sidecar (a
@@ -19,44 +19,22 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import structlog
 
 import secretwatch
 from secretwatch.testing import AtomicVolume
 
+from ._process import Sample, free_port, sample, sidecar_command, wait_ready
+
 KEYS = ("username", "password", "tls.crt", "tls.key", "nested/token")
-
-
-@dataclass(frozen=True)
-class Sample:
-    seconds: float
-    fds: int
-    threads: int
-    rss_kib: int
-
-
-def sample(pid: int, start: float) -> Sample:
-    """The open descriptors, threads and resident memory of process ``pid``, from /proc."""
-    status = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
-    return Sample(
-        seconds=time.monotonic() - start,
-        fds=len(os.listdir(f"/proc/{pid}/fd")),
-        threads=int(status["Threads"]),
-        rss_kib=int(status["VmRSS"].split()[0]),
-    )
 
 
 class Webhook:
@@ -122,21 +100,7 @@ def main() -> int:
 
         webhook = Webhook()
         listen = f"127.0.0.1:{free_port()}"
-        sidecar = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "secretwatch",
-                "watch",
-                str(volume.path),
-                "--webhook",
-                webhook.url,
-                "--listen",
-                listen,
-                "--log-level",
-                "warning",
-            ],
-        )
+        sidecar = subprocess.Popen(sidecar_command([volume.path], listen, "--webhook", webhook.url))
         try:
             wait_ready(f"http://{listen}/readyz", sidecar)
             with secretwatch.watch(volume.path) as watcher:
@@ -186,29 +150,6 @@ def soak(
         pace.wait(max(0.0, start + rotation / args.rate - time.monotonic()))
     series.append((sample(os.getpid(), start), sample(sidecar, start)))
     return series
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (closed again before the sidecar binds it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    """Until the sidecar answers /readyz with 200 (30 s at most)."""
-    deadline = time.monotonic() + 30
-    pace = threading.Event()
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the sidecar exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        pace.wait(0.05)
-    raise SystemExit("the sidecar was not ready within 30 s")
 
 
 if __name__ == "__main__":

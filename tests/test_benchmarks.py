@@ -1,4 +1,5 @@
-"""The benchmarks keep working: a smoke run with tiny sizes (the figures are not checked)."""
+"""The benchmarks keep working: a smoke run with tiny sizes (the figures are not checked),
+and the latency attribution that the figures rest on."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from benchmarks.latency import latencies
 
 ROOT = Path(__file__).parent.parent
 
@@ -19,7 +22,22 @@ def test_the_benchmarks_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     written = json.loads(results.read_text())
     assert written["machine"]["smoke"] is True
-    benchmarks = {row["benchmark"] for row in written["results"]}
-    assert benchmarks == {"latency", "read cost", "reload cost"}
-    assert all(row.get("seconds", row.get("p50", 0)) > 0 for row in written["results"])
-    assert "x dict" in done.stdout
+    rows = written["results"]
+    benchmarks = {row["benchmark"] for row in rows}
+    assert benchmarks == {"latency", "read cost", "reload cost", "idle cost", "footprint"}
+    assert all("error" not in row for row in rows), [row for row in rows if "error" in row]
+    for row in rows:
+        figures = [row.get(key) for key in ("p50", "seconds", "cpu_seconds", "threads")]
+        assert any(figure is not None and figure >= 0 for figure in figures), row
+    for header in ("p99", "x a dict lookup", "x bare read", "share of one core", "threads"):
+        assert header in done.stdout
+
+
+def test_a_late_or_skipping_observer_is_measured_from_each_commit() -> None:
+    """An observer's latency for a rotation ends at its first reaction holding that rotation
+    or a newer one: a poller that saw only the later of two rotations was late for both."""
+    commits = {2: 1_000_000, 3: 5_000_000}  # nanoseconds
+    prompt = [(2_000_000, 2), (6_000_000, 3)]
+    assert latencies(commits, prompt) == [1.0, 1.0]
+    skipping = [(9_000_000, 3)]
+    assert latencies(commits, skipping) == [8.0, 4.0]

@@ -1,0 +1,113 @@
+"""Footprint: threads and open descriptors with 1, 10 and 100 watchers in one process; the
+sidecar's memory and its time from start to ready.
+
+Each case is a fresh process (``_subject``) watching that many volumes. Peers: watchdog (one
+``Observer`` with a schedule per volume) and watchfiles (a ``watch()`` per volume, each on
+its own thread, as it blocks). Target: secretwatch's threads constant. The sidecar's peer is
+a bare Python interpreter, the floor of any Python sidecar.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from secretwatch.testing import AtomicVolume
+
+from ._process import Sample, free_port, sample, sidecar_command, subject, wait_ready
+
+COLUMNS = [
+    ("threads", lambda row: _figure(row, "threads")),
+    ("open fds", lambda row: _figure(row, "fds")),
+    ("RSS", lambda row: _figure(row, "rss_mib", "{:.1f} MiB")),
+    ("start to ready", lambda row: _figure(row, "ready_ms", "{:.0f} ms")),
+]
+
+KINDS = {"secretwatch": "secretwatch", "watchdog Observer": "watchdog", "watchfiles": "watchfiles"}
+
+
+def _figure(row: dict[str, Any], key: str, form: str = "{}") -> str:
+    if "error" in row:
+        return row["error"] if key == "threads" else ""
+    return "" if row.get(key) is None else form.format(row[key])
+
+
+def settled(pid: int) -> Sample:
+    """A sample once the thread count held still for 0.3 s (threads some libraries start
+    lazily, after their first call returned), at most 5 s."""
+    deadline = time.monotonic() + 5
+    pace = threading.Event()  # never set: a paced wait
+    last = sample(pid)
+    while time.monotonic() < deadline:
+        pace.wait(0.3)
+        now = sample(pid)
+        if now.threads == last.threads:
+            return now
+        last = now
+    return last
+
+
+def watchers(volumes: list[Path], counts: tuple[int, ...]) -> list[dict[str, Any]]:
+    rows = []
+    for name, kind in KINDS.items():
+        for count in counts:
+            row: dict[str, Any] = {"benchmark": "footprint", "what": f"{name}, {count} volume(s)"}
+            try:
+                with subject(kind, volumes[:count]) as process:
+                    held = settled(process.pid)
+            except RuntimeError as exc:  # watchdog: an inotify instance per schedule
+                rows.append({**row, "error": f"failed to start ({exc})"[:60]})
+                continue
+            rss = held.rss_kib / 1024
+            rows.append({**row, "threads": held.threads, "fds": held.fds, "rss_mib": rss})
+    return rows
+
+
+def ready(command: list[str], url: str | None) -> dict[str, Any]:
+    """Start ``command``; the time until it is ready (its /readyz, or a line on stdout) and
+    its memory then."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        if url is None:
+            assert process.stdout is not None
+            process.stdout.readline()
+        else:
+            wait_ready(url, process)
+        elapsed = time.monotonic() - started
+        held = sample(process.pid)
+    finally:
+        process.terminate()
+        process.wait(30)
+    return {
+        "threads": held.threads,
+        "fds": held.fds,
+        "rss_mib": held.rss_kib / 1024,
+        "ready_ms": elapsed * 1000,
+    }
+
+
+def run(*, smoke: bool) -> list[dict[str, Any]]:
+    """The rows of the footprint table."""
+    counts = (1, 2) if smoke else (1, 10, 100)
+    with tempfile.TemporaryDirectory(prefix="secretwatch-bench-") as scratch:
+        volumes = []
+        for n in range(max(counts)):
+            volume = AtomicVolume(Path(scratch) / f"secret-{n}")
+            volume.write({"username": "app", "password": f"pw-{n}"})
+            volumes.append(volume.path)
+        rows = watchers(volumes, counts)
+        listen = f"127.0.0.1:{free_port()}"
+        sidecar = sidecar_command(volumes[:1], listen, "--exec", "true")
+        floor = [sys.executable, "-c", "print('ready', flush=True); import sys; sys.stdin.read()"]
+        for what, command, url in (
+            ("secretwatch watch (the sidecar), 1 volume", sidecar, f"http://{listen}/readyz"),
+            ("python -c (a bare interpreter: the floor)", floor, None),
+        ):
+            rows.append({"benchmark": "footprint", "what": what, **ready(command, url)})
+    return rows
