@@ -68,17 +68,17 @@ def watchers(volumes: list[Path], counts: tuple[int, ...]) -> list[dict[str, Any
     return rows
 
 
-def ready(command: list[str], url: str | None) -> dict[str, Any]:
-    """Start ``command``; the time until it is ready (its /readyz, or a line on stdout) and
-    its memory then."""
+def ready(command: list[str], listen: str | None) -> dict[str, Any]:
+    """Start ``command``; the time until it is ready (/readyz on ``listen``, or a line on
+    stdout) and what it holds then."""
     started = time.monotonic()
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        if url is None:
+        if listen is None:
             assert process.stdout is not None
             process.stdout.readline()
         else:
-            wait_ready(url, process)
+            wait_ready(listen, process)
         elapsed = time.monotonic() - started
         held = sample(process.pid)
     finally:
@@ -105,9 +105,9 @@ def run(*, smoke: bool) -> list[dict[str, Any]]:
         listen = f"127.0.0.1:{free_port()}"
         sidecar = sidecar_command(volumes[:1], listen, "--exec", "true")
         floor = [sys.executable, "-c", "print('ready', flush=True); import sys; sys.stdin.read()"]
-        for what, command, url in (
-            ("secretwatch watch (the sidecar), 1 volume", sidecar, f"http://{listen}/readyz"),
+        for what, command, address in (
+            ("secretwatch watch (the sidecar), 1 volume", sidecar, listen),
             ("python -c (a bare interpreter: the floor)", floor, None),
         ):
-            rows.append({"benchmark": "footprint", "what": what, **ready(command, url)})
+            rows.append({"benchmark": "footprint", "what": what, **ready(command, address)})
     return rows

@@ -49,7 +49,7 @@ def run(*, smoke: bool) -> list[dict[str, Any]]:
         sidecar = subprocess.Popen(sidecar_command([volume.path], listen, "--exec", "true"))
         stack.callback(sidecar.wait, 30)
         stack.callback(sidecar.terminate)
-        wait_ready(f"http://{listen}/readyz", sidecar)
+        wait_ready(listen, sidecar)
         pids["secretwatch watch (the sidecar)"] = sidecar.pid
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         started = time.monotonic()

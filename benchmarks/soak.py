@@ -102,7 +102,7 @@ def main() -> int:
         listen = f"127.0.0.1:{free_port()}"
         sidecar = subprocess.Popen(sidecar_command([volume.path], listen, "--webhook", webhook.url))
         try:
-            wait_ready(f"http://{listen}/readyz", sidecar)
+            wait_ready(listen, sidecar)
             with secretwatch.watch(volume.path) as watcher:
                 watcher.subscribe(on_change)
                 series = soak(args, volume, applied, sidecar.pid)
