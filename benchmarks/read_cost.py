@@ -29,9 +29,11 @@ COLUMNS = [
 
 
 def _against_file(ratio: float) -> str:
-    return (
-        f"{ratio:,.0f}x faster" if ratio > 1 else f"{1 / ratio:,.1f}x slower" if ratio < 1 else ""
-    )
+    if ratio == 1:  # the file read itself
+        return ""
+    if ratio < 1:
+        return f"{1 / ratio:,.1f}x slower"
+    return f"{ratio:,.0f}x faster" if ratio >= 10 else f"{ratio:.1f}x faster"
 
 
 class Database(BaseSettings):
