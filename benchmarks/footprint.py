@@ -56,7 +56,8 @@ def watchers(volumes: list[Path], counts: tuple[int, ...]) -> list[dict[str, Any
     rows = []
     for name, kind in KINDS.items():
         for count in counts:
-            row: dict[str, Any] = {"benchmark": "footprint", "what": f"{name}, {count} volume(s)"}
+            what = f"{name}, {count} volume{'s' if count > 1 else ''}"
+            row: dict[str, Any] = {"benchmark": "footprint", "what": what}
             try:
                 with subject(kind, volumes[:count]) as process:
                     held = settled(process.pid)
