@@ -53,6 +53,7 @@ __all__ = [
 DATA_LINK = "..data"
 _ATTEMPTS = 8  # reads of a volume before giving up; backoff 0, 1, 2, 4 ... 64 ms between them
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC  # O_NONBLOCK: a FIFO never blocks us
+_CHUNK = 65536  # the first read of a file, which takes a typical key whole
 _WRITER_NAME = re.compile(r"\.\.(data_tmp$|\d)")  # '..data_tmp' and the '..<timestamp>' dirs
 
 Signature = tuple[int, int, int, int, int]
@@ -141,9 +142,10 @@ def read_volume(
                 failure = ReadError(message, path=path, transient=True)
                 continue
             files: dict[str, bytes] = {}
-            signatures: dict[str, Signature] = {}
+            signatures: dict[str, Signature | None] = {}
+            signed = listing.layout is not Layout.KUBELET
             for key, file in listing.entries:
-                files[key], signatures[key] = _read_file(path, key, file, max_bytes)
+                files[key], signatures[key] = _read_file(path, key, file, max_bytes, signed=signed)
             if _still_current(path, listing, signatures):
                 return Version(listing, files)
             failure = _changing(path)
@@ -250,7 +252,9 @@ def _walk(path: str, root: str, top: str) -> tuple[tuple[tuple[str, str], ...], 
                 if not key.isprintable():  # also bytes that are not UTF-8 (lone surrogates)
                     message = f"{path} has a file name that is not printable UTF-8: {key!r}"
                     raise ReadError(message, path=path)
-                if entry.is_symlink():
+                if entry.is_file(follow_symlinks=False):  # the most common first
+                    entries.append((key, entry.path))
+                elif entry.is_symlink():
                     target = os.path.realpath(entry.path)
                     if not _inside(target, root):
                         message = f"key {key!r} in {path} is a link that points outside the volume"
@@ -260,14 +264,20 @@ def _walk(path: str, root: str, top: str) -> tuple[tuple[tuple[str, str], ...], 
                 elif entry.is_dir(follow_symlinks=False):
                     dirs.append(entry.path)
                     pending.append((entry.path, key + "/"))
-                elif entry.is_file(follow_symlinks=False):
-                    entries.append((key, entry.path))
     entries.sort()
     return tuple(entries), dirs
 
 
-def _read_file(path: str, key: str, file: str, max_bytes: int) -> tuple[bytes, Signature]:
-    """Read one file whole, again until it did not change while read (in-place writers)."""
+def _read_file(
+    path: str, key: str, file: str, max_bytes: int, *, signed: bool
+) -> tuple[bytes, Signature | None]:
+    """Read one file whole; with ``signed``, also its signature from before the read.
+
+    A kubelet version is never written after its commit, and the final check of ``..data``
+    tells whether it was swapped meanwhile: open, read, close is all it takes. In a volume
+    without a commit point the signature is compared with the file's at the end, so that a
+    file replaced or rewritten in place meanwhile makes the whole volume be read again.
+    """
     try:
         fd = os.open(file, _OPEN_FLAGS)
     except FileNotFoundError:
@@ -276,20 +286,19 @@ def _read_file(path: str, key: str, file: str, max_bytes: int) -> tuple[bytes, S
         message = f"key {key!r} in {path} cannot be read: {exc.strerror}"
         raise ReadError(message, path=path, key=key) from None
     try:
-        for _ in range(_ATTEMPTS):
+        signature = None
+        if signed:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode):
                 raise ReadError(f"key {key!r} in {path} is not a regular file", path=path, key=key)
-            if before.st_size > max_bytes:
-                raise _too_large(path, key, before.st_size, max_bytes)
-            data = _read_all(fd, before.st_size, max_bytes)
+            signature = _signature(before)
+        ask = min(_CHUNK, max_bytes + 1)
+        data = os.read(fd, ask)
+        if len(data) == ask:  # a regular file answers short only at its end: more to read
+            data = _read_rest(fd, data, max_bytes)
             if len(data) > max_bytes:
                 raise _too_large(path, key, len(data), max_bytes)
-            after = _signature(os.fstat(fd))
-            if after == _signature(before):
-                return data, after
-        message = f"key {key!r} in {path} kept changing while being read"
-        raise ReadError(message, path=path, key=key, transient=True)
+        return data, signature
     except OSError as exc:
         raise ReadError(
             f"key {key!r} in {path} cannot be read: {exc.strerror}", path=path, key=key
@@ -298,20 +307,18 @@ def _read_file(path: str, key: str, file: str, max_bytes: int) -> tuple[bytes, S
         os.close(fd)
 
 
-def _read_all(fd: int, size: int, max_bytes: int) -> bytes:
-    # Ask for one byte more than the size: a shorter answer is EOF, so one call suffices.
+def _read_rest(fd: int, first: bytes, max_bytes: int) -> bytes:
+    """The first read's bytes and the rest, up to ``max_bytes + 1`` in all (more than
+    ``max_bytes``: too large)."""
+    chunks = [first]
+    total = len(first)
     limit = max_bytes + 1
-    data = os.pread(fd, min(size + 1, limit), 0)
-    if len(data) <= size:
-        return data
-    chunks = [data]
-    offset = len(data)
-    while offset < limit:
-        chunk = os.pread(fd, min(65536, limit - offset), offset)
+    while total < limit:
+        chunk = os.read(fd, limit - total)
         if not chunk:
             break
         chunks.append(chunk)
-        offset += len(chunk)
+        total += len(chunk)
     return b"".join(chunks)
 
 
@@ -324,7 +331,7 @@ def _too_large(path: str, key: str, size: int, max_bytes: int) -> TooLargeError:
     return TooLargeError(message, path=path, key=key)
 
 
-def _still_current(path: str, listing: Listing, signatures: dict[str, Signature]) -> bool:
+def _still_current(path: str, listing: Listing, signatures: dict[str, Signature | None]) -> bool:
     if listing.layout is Layout.KUBELET:
         return os.readlink(os.path.join(path, DATA_LINK)) == listing.revision
     return all(_signature(os.stat(file)) == signatures[key] for key, file in listing.entries)

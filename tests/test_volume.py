@@ -139,22 +139,24 @@ def test_old_version_deleted_under_the_reader_is_retried(
 def test_in_place_write_during_read_is_read_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A file rewritten in place while it is read is read again until it is stable."""
+    """A file rewritten in place while the volume is read makes it be read again."""
     root = tmp_path / "plain"
     root.mkdir()
     (root / "token").write_bytes(b"old-old-old")
-    real_read_all = volume_module._read_all
+    real_read_file = volume_module._read_file
     writes = []
 
-    def read_while_writer_appends(fd: int, size: int, max_bytes: int) -> bytes:
-        data = real_read_all(fd, size, max_bytes)
-        if not writes:  # a writer that truncated and is half way through
+    def read_while_writer_rewrites(  # type: ignore[no-untyped-def]
+        path: str, key: str, file: str, max_bytes: int, *, signed: bool
+    ):
+        result = real_read_file(path, key, file, max_bytes, signed=signed)
+        if not writes:  # a writer that truncates and writes, just after the first read
             writes.append(True)
             with open(root / "token", "wb") as f:
                 f.write(b"new-new-new-new")
-        return data
+        return result
 
-    monkeypatch.setattr(volume_module, "_read_all", read_while_writer_appends)
+    monkeypatch.setattr(volume_module, "_read_file", read_while_writer_rewrites)
     assert read(root) == {"token": b"new-new-new-new"}
 
 
@@ -169,8 +171,10 @@ def test_file_replaced_by_rename_during_read_is_read_again(
     real_read_file = volume_module._read_file
     seen = []
 
-    def read_then_replace(path: str, key: str, file: str, max_bytes: int):  # type: ignore[no-untyped-def]
-        result = real_read_file(path, key, file, max_bytes)
+    def read_then_replace(  # type: ignore[no-untyped-def]
+        path: str, key: str, file: str, max_bytes: int, *, signed: bool
+    ):
+        result = real_read_file(path, key, file, max_bytes, signed=signed)
         if key == "key" and not seen:  # both renamed after "cert" was read
             seen.append(True)
             vol.replace("cert", "cert-2")
