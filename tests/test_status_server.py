@@ -9,19 +9,23 @@ from secretwatch._sidecar.metrics import Metrics
 from secretwatch._sidecar.server import StatusServer
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])  # 0.0.0.0: every interface
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0", "::"])  # every interface, v4 and v6
 def test_close_wakes_the_waiting_server(host: str) -> None:
     """The server thread waits for a request with no timeout (no polling while idle), so
     close() has to wake it: the thread has ended when close() returns, and the port is free."""
-    server = StatusServer((host, 0), healthy=lambda: True, ready=lambda: False, metrics=Metrics())
+    try:
+        server = StatusServer((host, 0), healthy=lambda: True, ready=bool, metrics=Metrics())
+    except OSError as exc:  # no IPv6 here
+        pytest.skip(f"cannot listen on {host}: {exc.strerror}")
     server.start()
-    port = server.address[1]
-    assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
-    assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 503
+    url = f"http://{'[::1]' if ':' in host else '127.0.0.1'}:{server.address[1]}"
+    assert httpx.get(f"{url}/healthz").status_code == 200
+    assert httpx.get(f"{url}/readyz").status_code == 503
     server.close()
     assert not server._thread.is_alive()
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"http://127.0.0.1:{port}/healthz")
+        httpx.get(f"{url}/healthz")
+    server.close()  # again: nothing left to do
 
 
 def test_close_before_start() -> None:

@@ -90,8 +90,7 @@ class StatusServer:
             self._server.handle_request()
 
     def _wake(self) -> None:
-        """Connect once, so that the waiting handle_request() returns and sees the close."""
-        host, port = self.address
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
-            pass
+        """Make the waiting handle_request() return, so that it sees the close: shutting the
+        listening socket down wakes its poll (and any accept fails, which the server ignores)."""
+        with contextlib.suppress(OSError):
+            self._server.socket.shutdown(socket.SHUT_RDWR)
