@@ -49,8 +49,14 @@ class Timer:
         self.cancelled = False
 
     def cancel(self) -> None:
-        """Keep the call from running (a no-op once it ran)."""
+        """Keep the call from running (a no-op once it ran). What it would have called is
+        let go at once, though the timer stays queued until its deadline."""
         self.cancelled = True
+        self.fn = _nothing
+
+
+def _nothing() -> None:
+    """What a cancelled timer calls, should it be running already."""
 
 
 class _Scheduler:
