@@ -126,6 +126,16 @@ class LiveSettings(Generic[M]):
         self._version = 0
         self._built_from: tuple[int, ...] = ()  # the volume versions of the last build
 
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "current":  # set only by _apply, through vars(self)
+            raise AttributeError("LiveSettings.current is read-only: it follows the secrets")
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name == "current":
+            raise AttributeError("LiveSettings.current is read-only: it follows the secrets")
+        super().__delattr__(name)
+
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> Self:

@@ -671,3 +671,13 @@ def test_keys_of_json_objects_are_not_reported(tmp_path: Path) -> None:
     assert [detail["loc"] for detail in info.value.errors()] == [("tokens", "*")]
     assert info.value.key == "tokens"
     assert CANARY not in str(info.value)
+
+
+def test_current_is_read_only(live: secretwatch.LiveSettings[Db]) -> None:
+    """``current`` follows the secrets: it can be neither replaced nor deleted."""
+    first = live.current
+    with pytest.raises(AttributeError, match="read-only"):
+        live.current = first.model_copy(update={"port": 1})
+    with pytest.raises(AttributeError, match="read-only"):
+        del live.current
+    assert live.current is first
