@@ -27,7 +27,8 @@ class Debouncer:
 
     A burst that never goes quiet still gets its call ``max_delay`` seconds after it began
     (``10 * delay`` by default). With ``delay == 0``, and for a commit, ``action`` is called
-    at once. The call runs on the shared timer thread: ``action`` must only hand work on.
+    at once. The call runs on the shared timer thread (at once: on the caller's): ``action``
+    must only hand work on.
     """
 
     def __init__(self, delay: float, action: Callable[[], None], *, max_delay: float | None = None):

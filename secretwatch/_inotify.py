@@ -101,7 +101,7 @@ class _DirWatch:
         if self.names is None or event.is_delete_self or event.is_move_self or name in self.names:
             # ..data renamed (or linked) into place is the atomic writer's commit: the
             # version it names is complete, so there is no need to wait for quiet
-            moved_in = event.is_moved_to or (event.is_create and not event.is_directory)
+            moved_in = (event.is_moved_to or event.is_create) and not event.is_directory
             self.source.hint(commit=name == DATA_LINK and moved_in)
 
     def on_watch_deleted(self, wd: WatchDescriptor) -> None:

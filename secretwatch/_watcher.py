@@ -53,7 +53,8 @@ class SecretWatcher:
             other exceptions are reported by type only (their messages may quote values).
         debounce: seconds of quiet to wait after an event before reading, so that a burst
             of events becomes one reload. 0 reads at once. A swap of ``..data`` (the
-            kubelet's commit of a complete version) is read at once whatever the debounce.
+            kubelet's commit of a complete version) is read at once whatever the debounce,
+            when ``path`` is the volume's directory (or, with inotify, one of its files).
         resync_interval: seconds between full re-reads that back up the events (missed
             or overflowed notifications); ``None`` turns the resync off.
         polling: ``True`` polls instead of using inotify; ``False`` uses inotify (falling
