@@ -60,13 +60,25 @@ def main() -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     started = time.monotonic()
     results: list[dict[str, Any]] = []
+    verdicts: list[dict[str, Any]] = []
     for name in chosen:
         module = BENCHMARKS[name]
+        print(f"running {name}...", file=sys.stderr, flush=True)
         rows = module.run(smoke=args.smoke)
         results += rows
-        title = rows[0]["benchmark"]
-        print(f"\n{'### ' if args.markdown else ''}{title}\n", flush=True)
-        print(table(rows, module.COLUMNS, markdown=args.markdown), flush=True)
+        met = [  # tiny sizes say nothing of the targets
+            {"target": target, "measured": measured, "met": ok}
+            for target, measured, ok in ([] if args.smoke else module.targets(rows))
+        ]
+        verdicts += met
+        print(f"\n{'### ' if args.markdown else ''}{rows[0]['benchmark']}\n", flush=True)
+        print(table(rows, module.COLUMNS, markdown=args.markdown))
+        if met:
+            print()
+        for verdict in met:
+            mark = "met" if verdict["met"] else "MISSED"
+            line = f"target {verdict['target']}: {verdict['measured']}, {mark}"
+            print(f"- {line}" if args.markdown else line, flush=True)
     machine = {
         "python": platform.python_version(),
         "system": platform.platform(),
@@ -76,8 +88,12 @@ def main() -> int:
         "seconds": round(time.monotonic() - started, 1),
     }
     with open(args.json, "w") as file:
-        json.dump({"machine": machine, "results": results}, file, indent=2)
-    print(f"\n{machine}\nwritten to {args.json}")
+        json.dump({"machine": machine, "targets": verdicts, "results": results}, file, indent=2)
+    print(
+        f"\nPython {machine['python']} on {machine['system']}, {machine['cpus']} CPUs; "
+        f"{machine['seconds']} s{' (smoke: tiny sizes)' if args.smoke else ''}; "
+        f"results in {args.json}"
+    )
     return 0
 
 

@@ -4,9 +4,9 @@
 
 KIND is how the volumes are watched: ``secretwatch``, ``secretwatch-polling`` (every 1 s),
 ``watchdog`` (one ``Observer``, a schedule per volume, a handler that reads the volume on
-each event), ``watchfiles`` (a thread per volume running ``watch()``) or ``naive`` (a
-thread per volume reading every file every second). Prints ``ready`` once every volume is
-watched; exits when its stdin closes.
+each event), ``watchfiles`` (one ``watch()`` of every volume, on a thread, reading the
+volumes that changed) or ``naive`` (a thread per volume reading every file every second).
+Prints ``ready`` once every volume is watched; exits when its stdin closes.
 """
 
 from __future__ import annotations
@@ -71,11 +71,18 @@ def watch_watchdog(paths: list[Path], stack: ExitStack) -> None:
 def watch_watchfiles(paths: list[Path], stack: ExitStack) -> None:
     import watchfiles  # noqa: PLC0415
 
-    def loop(path: Path, stop: threading.Event) -> None:
-        for _ in watchfiles.watch(path, stop_event=stop, raise_interrupt=False):
-            read_all(path)
+    stop = threading.Event()
 
-    stack.enter_context(threads(paths, loop))
+    def loop() -> None:  # one watch() of every volume, as watchfiles would have it
+        for changes in watchfiles.watch(*paths, stop_event=stop, raise_interrupt=False):
+            for path in paths:
+                if any(file.startswith(f"{path}/") for _, file in changes):
+                    read_all(path)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    stack.callback(thread.join, 10)
+    stack.callback(stop.set)
 
 
 def watch_naive(paths: list[Path], stack: ExitStack) -> None:

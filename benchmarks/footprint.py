@@ -1,10 +1,10 @@
 """Footprint: threads and open descriptors with 1, 10 and 100 watchers in one process; the
 sidecar's memory and its time from start to ready.
 
-Each case is a fresh process (``_subject``) watching that many volumes. Peers: watchdog (one
-``Observer`` with a schedule per volume) and watchfiles (a ``watch()`` per volume, each on
-its own thread, as it blocks). Target: secretwatch's threads constant. The sidecar's peer is
-a bare Python interpreter, the floor of any Python sidecar.
+Each case is a fresh process (``_subject``) watching that many volumes. Peers: watchdog
+(one ``Observer`` with a schedule per volume) and watchfiles (one ``watch()`` of every
+volume, on a thread of its own, as it blocks). Target: secretwatch's threads constant. The
+sidecar's peer is a bare Python interpreter, the floor of any Python sidecar.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from secretwatch.testing import AtomicVolume
 
 from ._process import Sample, free_port, sample, sidecar_command, subject, wait_ready
+from ._targets import Target
 
 COLUMNS = [
     ("threads", lambda row: _figure(row, "threads")),
@@ -29,6 +30,13 @@ COLUMNS = [
 ]
 
 KINDS = {"secretwatch": "secretwatch", "watchdog Observer": "watchdog", "watchfiles": "watchfiles"}
+
+
+def targets(rows: list[dict[str, Any]]) -> list[Target]:
+    """Whether secretwatch's threads stay constant as the volumes grow."""
+    threads = [row["threads"] for row in rows if row["what"].startswith("secretwatch, ")]
+    shown = " / ".join(map(str, threads))
+    return [("secretwatch's threads constant with more volumes", shown, len(set(threads)) == 1)]
 
 
 def _figure(row: dict[str, Any], key: str, form: str = "{}") -> str:
