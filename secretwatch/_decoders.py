@@ -112,15 +112,35 @@ class Decoders:
 
     def decode(self, key: str, data: bytes, *, path: str) -> Any:
         """Decode one key's bytes, raising :class:`DecodeError` that names path and key only."""
-        decoder = self.for_key(key)
-        try:
-            return decoder(data)
-        except _Failure as failure:
-            message = f"key {key!r} in {path} {failure}"
-        except Exception as exc:
-            # A foreign decoder's message may quote the value: report only its type.
-            message = (
-                f"key {key!r} in {path} could not be decoded by {_describe(decoder)}: "
-                f"{type(exc).__name__} (message withheld: it may contain the value)"
-            )
-        raise DecodeError(message, path=path, key=key)
+        return self.decode_all({key: data}, path=path)[key]
+
+    def decode_all(self, files: Mapping[str, bytes], *, path: str) -> dict[str, Any]:
+        """Decode every key (one loop: this runs for every key of every version).
+
+        Raises:
+            DecodeError: a key's bytes could not be decoded; it names path and key only.
+        """
+        exact, patterns = self._exact, self._patterns
+        values: dict[str, Any] = {}
+        for key, data in files.items():
+            decoder = exact.get(key) or (self.for_key(key) if patterns else _text)
+            try:
+                values[key] = decoder(data)
+                continue
+            except Exception as exc:
+                error = _decode_error(path, key, decoder, exc)
+            raise error  # outside the handler: the decoder's exception may quote the value
+        return values
+
+
+def _decode_error(
+    path: str, key: str, decoder: Callable[[bytes], Any], exc: Exception
+) -> DecodeError:
+    if isinstance(exc, _Failure):
+        message = f"key {key!r} in {path} {exc}"
+    else:  # a foreign decoder's message may quote the value: report only its type
+        message = (
+            f"key {key!r} in {path} could not be decoded by {_describe(decoder)}: "
+            f"{type(exc).__name__} (message withheld: it may contain the value)"
+        )
+    return DecodeError(message, path=path, key=key)

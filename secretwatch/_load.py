@@ -32,7 +32,7 @@ def build_snapshot(
             reported by type only (a pydantic error by field and message) and not chained,
             since messages of parsers quote their input.
     """
-    values = {key: decoders.decode(key, data, path=path) for key, data in files.items()}
+    values = decoders.decode_all(files, path=path)
     candidate = Snapshot(values, version=version, path=path, raw=files)
     if validate is None:
         return candidate
