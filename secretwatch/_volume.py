@@ -26,7 +26,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -141,11 +141,8 @@ def read_volume(
                 message = f"{path} changed while its watches were added"
                 failure = ReadError(message, path=path, transient=True)
                 continue
-            files: dict[str, bytes] = {}
-            signatures: dict[str, Signature | None] = {}
             signed = listing.layout is not Layout.KUBELET
-            for key, file in listing.entries:
-                files[key], signatures[key] = _read_file(path, key, file, max_bytes, signed=signed)
+            files, signatures = _read_files(path, listing.entries, max_bytes, signed=signed)
             if _still_current(path, listing, signatures):
                 return Version(listing, files)
             failure = _changing(path)
@@ -268,43 +265,50 @@ def _walk(path: str, root: str, top: str) -> tuple[tuple[tuple[str, str], ...], 
     return tuple(entries), dirs
 
 
-def _read_file(
-    path: str, key: str, file: str, max_bytes: int, *, signed: bool
-) -> tuple[bytes, Signature | None]:
-    """Read one file whole; with ``signed``, also its signature from before the read.
+def _read_files(
+    path: str, entries: Iterable[tuple[str, str]], max_bytes: int, *, signed: bool
+) -> tuple[dict[str, bytes], dict[str, Signature]]:
+    """Read each file whole; with ``signed``, also each one's signature from before its read.
 
     A kubelet version is never written after its commit, and the final check of ``..data``
     tells whether it was swapped meanwhile: open, read, close is all it takes. In a volume
-    without a commit point the signature is compared with the file's at the end, so that a
+    without a commit point the signatures are compared with the files at the end, so that a
     file replaced or rewritten in place meanwhile makes the whole volume be read again.
+    One loop, as it runs for every file of every version.
     """
-    try:
-        fd = os.open(file, _OPEN_FLAGS)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        message = f"key {key!r} in {path} cannot be read: {exc.strerror}"
-        raise ReadError(message, path=path, key=key) from None
-    try:
-        signature = None
-        if signed:
-            before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode):
-                raise ReadError(f"key {key!r} in {path} is not a regular file", path=path, key=key)
-            signature = _signature(before)
-        ask = min(_CHUNK, max_bytes + 1)
-        data = os.read(fd, ask)
-        if len(data) == ask:  # a regular file answers short only at its end: more to read
-            data = _read_rest(fd, data, max_bytes)
-            if len(data) > max_bytes:
-                raise _too_large(path, key, len(data), max_bytes)
-        return data, signature
-    except OSError as exc:
-        raise ReadError(
-            f"key {key!r} in {path} cannot be read: {exc.strerror}", path=path, key=key
-        ) from None
-    finally:
-        os.close(fd)
+    files: dict[str, bytes] = {}
+    signatures: dict[str, Signature] = {}
+    ask = min(_CHUNK, max_bytes + 1)
+    for key, file in entries:
+        try:
+            fd = os.open(file, _OPEN_FLAGS)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise _unreadable(path, key, exc) from None
+        try:
+            if signed:
+                before = os.fstat(fd)
+                if not stat.S_ISREG(before.st_mode):
+                    message = f"key {key!r} in {path} is not a regular file"
+                    raise ReadError(message, path=path, key=key)
+                signatures[key] = _signature(before)
+            data = os.read(fd, ask)
+            if len(data) == ask:  # a regular file answers short only at its end: more to read
+                data = _read_rest(fd, data, max_bytes)
+                if len(data) > max_bytes:
+                    raise _too_large(path, key, len(data), max_bytes)
+        except OSError as exc:
+            raise _unreadable(path, key, exc) from None
+        finally:
+            os.close(fd)
+        files[key] = data
+    return files, signatures
+
+
+def _unreadable(path: str, key: str, exc: OSError) -> ReadError:
+    message = f"key {key!r} in {path} cannot be read: {exc.strerror}"
+    return ReadError(message, path=path, key=key)
 
 
 def _read_rest(fd: int, first: bytes, max_bytes: int) -> bytes:
@@ -331,7 +335,7 @@ def _too_large(path: str, key: str, size: int, max_bytes: int) -> TooLargeError:
     return TooLargeError(message, path=path, key=key)
 
 
-def _still_current(path: str, listing: Listing, signatures: dict[str, Signature | None]) -> bool:
+def _still_current(path: str, listing: Listing, signatures: dict[str, Signature]) -> bool:
     if listing.layout is Layout.KUBELET:
         return os.readlink(os.path.join(path, DATA_LINK)) == listing.revision
     return all(_signature(os.stat(file)) == signatures[key] for key, file in listing.entries)

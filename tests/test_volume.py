@@ -143,21 +143,20 @@ def test_in_place_write_during_read_is_read_again(
     root = tmp_path / "plain"
     root.mkdir()
     (root / "token").write_bytes(b"old-old-old")
-    real_read_file = volume_module._read_file
+    real_read_files = volume_module._read_files
     writes = []
 
-    def read_while_writer_rewrites(  # type: ignore[no-untyped-def]
-        path: str, key: str, file: str, max_bytes: int, *, signed: bool
-    ):
-        result = real_read_file(path, key, file, max_bytes, signed=signed)
+    def read_while_writer_rewrites(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = real_read_files(*args, **kwargs)
         if not writes:  # a writer that truncates and writes, just after the first read
             writes.append(True)
             with open(root / "token", "wb") as f:
                 f.write(b"new-new-new-new")
         return result
 
-    monkeypatch.setattr(volume_module, "_read_file", read_while_writer_rewrites)
+    monkeypatch.setattr(volume_module, "_read_files", read_while_writer_rewrites)
     assert read(root) == {"token": b"new-new-new-new"}
+    assert writes
 
 
 def test_file_replaced_by_rename_during_read_is_read_again(
@@ -168,19 +167,17 @@ def test_file_replaced_by_rename_during_read_is_read_again(
     vol.path.mkdir()
     vol.replace("cert", "cert-1")
     vol.replace("key", "key-1")
-    real_read_file = volume_module._read_file
+    real_read_files = volume_module._read_files
     seen = []
 
-    def read_then_replace(  # type: ignore[no-untyped-def]
-        path: str, key: str, file: str, max_bytes: int, *, signed: bool
-    ):
-        result = real_read_file(path, key, file, max_bytes, signed=signed)
-        if key == "key" and not seen:  # both renamed after "cert" was read
+    def read_then_replace(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = real_read_files(*args, **kwargs)
+        if not seen:  # "cert" renamed over after both were read
             seen.append(True)
             vol.replace("cert", "cert-2")
         return result
 
-    monkeypatch.setattr(volume_module, "_read_file", read_then_replace)
+    monkeypatch.setattr(volume_module, "_read_files", read_then_replace)
     assert read(vol.path) == {"cert": b"cert-2", "key": b"key-1"}
 
 
