@@ -123,7 +123,9 @@ class Decoders:
         exact, patterns = self._exact, self._patterns
         values: dict[str, Any] = {}
         for key, data in files.items():
-            decoder = exact.get(key) or (self.for_key(key) if patterns else _text)
+            decoder = exact.get(key)
+            if decoder is None:
+                decoder = self.for_key(key) if patterns else _text
             try:
                 values[key] = decoder(data)
                 continue

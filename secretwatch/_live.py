@@ -58,6 +58,9 @@ class _NotStarted:
             return self
         raise RuntimeError("LiveSettings has not been started: call start() first")
 
+    def __repr__(self) -> str:  # what help(LiveSettings) shows for it
+        return "<the latest valid model instance (read-only)>"
+
 
 @dataclass(frozen=True, slots=True, repr=False)
 class _Update(Generic[M]):

@@ -13,9 +13,11 @@ Names starting with ``..`` are the writer's own and never keys. A directory that
 or holds the atomic writer's names but no ``..data`` yet, is not written yet: reading it
 raises a *transient* ``ReadError`` (a watcher waits for the writer's next event instead of
 applying an empty version). Reading resolves ``..data``
-once, reads every key from that version, checks each file did not change while read
-(in-place writers), and confirms afterwards that ``..data`` still points where it did (or,
-without ``..data``, that no file was replaced); otherwise it starts over.
+once, reads every key from that version and confirms afterwards that ``..data`` still
+points where it did; without ``..data``, it confirms that no file was replaced or written
+while the volume was read. Otherwise it starts over. A kubelet version is not checked file
+by file: it is never written after its commit (and is read-only in a pod); an edit in place
+there is followed like any writer without a commit point, by the read its event brings.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -54,6 +56,7 @@ DATA_LINK = "..data"
 _ATTEMPTS = 8  # reads of a volume before giving up; backoff 0, 1, 2, 4 ... 64 ms between them
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC  # O_NONBLOCK: a FIFO never blocks us
 _CHUNK = 65536  # the first read of a file, which takes a typical key whole
+_MAX_CHUNK = 1024 * 1024  # the later ones, however large max_bytes is
 _WRITER_NAME = re.compile(r"\.\.(data_tmp$|\d)")  # '..data_tmp' and the '..<timestamp>' dirs
 
 Signature = tuple[int, int, int, int, int]
@@ -141,8 +144,7 @@ def read_volume(
                 message = f"{path} changed while its watches were added"
                 failure = ReadError(message, path=path, transient=True)
                 continue
-            signed = listing.layout is not Layout.KUBELET
-            files, signatures = _read_files(path, listing.entries, max_bytes, signed=signed)
+            files, signatures = _read_files(path, listing, max_bytes)
             if _still_current(path, listing, signatures):
                 return Version(listing, files)
             failure = _changing(path)
@@ -266,9 +268,10 @@ def _walk(path: str, root: str, top: str) -> tuple[tuple[tuple[str, str], ...], 
 
 
 def _read_files(
-    path: str, entries: Iterable[tuple[str, str]], max_bytes: int, *, signed: bool
+    path: str, listing: Listing, max_bytes: int
 ) -> tuple[dict[str, bytes], dict[str, Signature]]:
-    """Read each file whole; with ``signed``, also each one's signature from before its read.
+    """Read each file of ``listing`` whole; without ``..data``, also each one's signature
+    from before its read.
 
     A kubelet version is never written after its commit, and the final check of ``..data``
     tells whether it was swapped meanwhile: open, read, close is all it takes. In a volume
@@ -276,15 +279,21 @@ def _read_files(
     file replaced or rewritten in place meanwhile makes the whole volume be read again.
     One loop, as it runs for every file of every version.
     """
+    signed = listing.layout is not Layout.KUBELET
+    # What the listing found are files (links were resolved, and checked): one that is a
+    # link now was replaced since. A single watched file is opened through its link.
+    flags = _OPEN_FLAGS if listing.layout is Layout.FILE else _OPEN_FLAGS | os.O_NOFOLLOW
     files: dict[str, bytes] = {}
     signatures: dict[str, Signature] = {}
     ask = min(_CHUNK, max_bytes + 1)
-    for key, file in entries:
+    for key, file in listing.entries:
         try:
-            fd = os.open(file, _OPEN_FLAGS)
+            fd = os.open(file, flags)
         except FileNotFoundError:
             raise
         except OSError as exc:
+            if exc.errno == errno.ELOOP:  # made a link since the listing: list again
+                raise _changing(path) from None
             raise _unreadable(path, key, exc) from None
         try:
             if signed:
@@ -318,7 +327,7 @@ def _read_rest(fd: int, first: bytes, max_bytes: int) -> bytes:
     total = len(first)
     limit = max_bytes + 1
     while total < limit:
-        chunk = os.read(fd, limit - total)
+        chunk = os.read(fd, min(limit - total, _MAX_CHUNK))  # a read allocates what it asks
         if not chunk:
             break
         chunks.append(chunk)

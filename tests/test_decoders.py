@@ -92,3 +92,13 @@ def test_json_values_are_read_only() -> None:
     mutable = dict(document)
     mutable["a"] = 2
     assert mutable == {"a": 2}
+
+
+def test_a_decoder_that_is_false_is_still_used() -> None:
+    """A callable decoder whose truth value is false (an empty container) is not skipped."""
+
+    class Custom(list[int]):
+        def __call__(self, data: bytes) -> str:
+            return "custom"
+
+    assert Decoders({"k": Custom()}).decode_all({"k": b"v"}, path="/v") == {"k": "custom"}

@@ -181,6 +181,44 @@ def test_file_replaced_by_rename_during_read_is_read_again(
     assert read(vol.path) == {"cert": b"cert-2", "key": b"key-1"}
 
 
+@pytest.mark.parametrize("layout", ["kubelet", "directory"])
+def test_a_file_made_a_link_after_the_listing_is_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    """A listed file replaced by a link out of the volume before it is opened is not read
+    through the link: the volume is listed again, and the link is refused."""
+    outside = tmp_path / "outside"
+    outside.write_text("not yours")
+    vol = AtomicVolume(tmp_path / "v")
+    if layout == "kubelet":
+        vol.write({"token": "t"})
+        target = vol.current / "token"  # type: ignore[operator]
+    else:
+        vol.path.mkdir()
+        vol.replace("token", "t")
+        target = vol.path / "token"
+    real_list = volume_module.list_volume
+
+    def list_then_swap(path: str):  # type: ignore[no-untyped-def]
+        listing = real_list(path)
+        if not target.is_symlink():  # after the first listing only
+            target.unlink()
+            target.symlink_to(outside)
+        return listing
+
+    monkeypatch.setattr(volume_module, "list_volume", list_then_swap)
+    with pytest.raises(SymlinkEscapeError) as info:
+        read(vol.path)
+    assert info.value.key == "token"
+
+
+def test_a_large_max_bytes_reads_files_over_64_kib(tmp_path: Path) -> None:
+    """max_bytes is a limit, not a buffer size: a terabyte limit reads a 70 kB file."""
+    vol = AtomicVolume(tmp_path / "v")
+    vol.write({"blob": "x" * 70_000})
+    assert read(vol.path, max_bytes=10**12)["blob"] == b"x" * 70_000
+
+
 def test_too_large_file_is_rejected(tmp_path: Path) -> None:
     """A file over max_bytes raises TooLargeError naming path and key, never the value."""
     vol = AtomicVolume(tmp_path / "v")
