@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks import reload_cost
 from benchmarks.__main__ import BENCHMARKS
 from benchmarks.latency import latencies
 
@@ -49,3 +50,13 @@ def test_a_late_or_skipping_observer_is_measured_from_each_commit() -> None:
     assert latencies(commits, prompt) == [1.0, 1.0]
     skipping = [(9_000_000, 3)]
     assert latencies(commits, skipping) == [8.0, 4.0]
+
+
+def test_the_reload_target_is_judged_at_1000_keys() -> None:
+    """The smoke run has no 1,000-key row, so the reload target is checked here."""
+    assert reload_cost.targets([{"what": "10 keys", "x_bare": 9.0}]) == []
+    ((target, measured, met),) = reload_cost.targets([{"what": "1,000 keys", "x_bare": 1.2}])
+    assert (measured, met) == ("1.20x", True)
+    assert "1.5x" in target
+    ((_, _, met),) = reload_cost.targets([{"what": "1,000 keys", "x_bare": 1.6}])
+    assert met is False
