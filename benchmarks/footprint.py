@@ -1,7 +1,8 @@
 """Footprint: threads and open descriptors with 1, 10 and 100 watchers in one process; the
 sidecar's memory and its time from start to ready.
 
-Each case is a fresh process (``_subject``) watching that many volumes. Peers: watchdog
+Each case is a fresh process (``_subject``) watching that many volumes, all running at once;
+threads are counted once started and again after 32 s idle. Peers: watchdog
 (one ``Observer`` with a schedule per volume) and watchfiles (one ``watch()`` of every
 volume, on a thread of its own, as it blocks). Target: secretwatch's threads constant. The
 sidecar's peer is a bare Python interpreter, the floor of any Python sidecar.
@@ -14,16 +15,19 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from secretwatch._runtime import WORKER_IDLE_TIMEOUT
 from secretwatch.testing import AtomicVolume
 
 from ._process import Sample, free_port, sample, sidecar_command, subject, wait_ready
 from ._targets import Target
 
 COLUMNS = [
-    ("threads", lambda row: _figure(row, "threads")),
+    ("threads at start", lambda row: _figure(row, "threads")),
+    ("threads idle", lambda row: _figure(row, "threads_idle")),
     ("open fds", lambda row: _figure(row, "fds")),
     ("RSS", lambda row: _figure(row, "rss_mib", "{:.1f} MiB")),
     ("start to ready", lambda row: _figure(row, "ready_ms", "{:.0f} ms")),
@@ -33,10 +37,12 @@ KINDS = {"secretwatch": "secretwatch", "watchdog Observer": "watchdog", "watchfi
 
 
 def targets(rows: list[dict[str, Any]]) -> list[Target]:
-    """Whether secretwatch's threads stay constant as the volumes grow."""
-    threads = [row["threads"] for row in rows if row["what"].startswith("secretwatch, ")]
+    """Whether secretwatch's threads stay constant as the volumes grow, once idle."""
+    threads = [row["threads_idle"] for row in rows if row["what"].startswith("secretwatch, ")]
     shown = " / ".join(map(str, threads))
-    return [("secretwatch's threads constant with more volumes", shown, len(set(threads)) == 1)]
+    return [
+        ("secretwatch's idle threads constant with more volumes", shown, len(set(threads)) == 1)
+    ]
 
 
 def _figure(row: dict[str, Any], key: str, form: str = "{}") -> str:
@@ -60,21 +66,28 @@ def settled(pid: int) -> Sample:
     return last
 
 
-def watchers(volumes: list[Path], counts: tuple[int, ...]) -> list[dict[str, Any]]:
-    rows = []
-    for name, kind in KINDS.items():
-        for count in counts:
-            what = f"{name}, {count} volume{'s' if count > 1 else ''}"
-            row: dict[str, Any] = {"benchmark": "footprint", "what": what}
-            try:
-                with subject(kind, volumes[:count]) as process:
-                    held = settled(process.pid)
-            except RuntimeError as exc:  # watchdog: an inotify instance per schedule
-                rows.append({**row, "error": f"failed to start ({exc})"[:60]})
-                continue
-            rss = held.rss_kib / 1024
-            rows.append({**row, "threads": held.threads, "fds": held.fds, "rss_mib": rss})
-    return rows
+def watchers(volumes: list[Path], counts: tuple[int, ...], idle: float) -> list[dict[str, Any]]:
+    """Every case at once, each in its process: threads once started, then after ``idle``
+    seconds (secretwatch's worker pools let their threads go after 30 s without work)."""
+    rows: dict[str, dict[str, Any]] = {}
+    running = []
+    with ExitStack() as stack:
+        for name, kind in KINDS.items():
+            for count in counts:
+                what = f"{name}, {count} volume{'s' if count > 1 else ''}"
+                rows[what] = {"benchmark": "footprint", "what": what}
+                try:
+                    process = stack.enter_context(subject(kind, volumes[:count]))
+                except RuntimeError as exc:  # an inotify limit, say
+                    rows[what]["error"] = f"failed to start ({exc})"[:60]
+                    continue
+                rows[what]["threads"] = settled(process.pid).threads
+                running.append((what, process.pid))
+        threading.Event().wait(idle)  # nothing happens meanwhile
+        for what, pid in running:
+            held = sample(pid)
+            rows[what].update(threads_idle=held.threads, fds=held.fds, rss_mib=held.rss_kib / 1024)
+    return list(rows.values())
 
 
 def ready(command: list[str], listen: str | None) -> dict[str, Any]:
@@ -110,7 +123,7 @@ def run(*, smoke: bool) -> list[dict[str, Any]]:
             volume = AtomicVolume(Path(scratch) / f"secret-{n}")
             volume.write({"username": "app", "password": f"pw-{n}"})
             volumes.append(volume.path)
-        rows = watchers(volumes, counts)
+        rows = watchers(volumes, counts, idle=0.0 if smoke else WORKER_IDLE_TIMEOUT + 2)
         listen = f"127.0.0.1:{free_port()}"
         sidecar = sidecar_command(volumes[:1], listen, "--exec", "true")
         floor = [sys.executable, "-c", "print('ready', flush=True); import sys; sys.stdin.read()"]
