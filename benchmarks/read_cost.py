@@ -62,7 +62,7 @@ class Database(BaseSettings):
 def run(*, smoke: bool) -> list[dict[str, Any]]:
     """The rows of the read-cost table."""
     number = 1_000 if smoke else 1_000_000
-    slow = 20 if smoke else 2_000
+    slow = 20 if smoke else 500
     with tempfile.TemporaryDirectory(prefix="secretwatch-bench-") as scratch:
         volume = AtomicVolume(Path(scratch) / "db")
         volume.write({"db_user": "app", "db_password": "s3cret", "db_port": "5432"})
@@ -81,7 +81,7 @@ def run(*, smoke: bool) -> list[dict[str, Any]]:
                 "Database": Database,
                 "directory": volume.path,
             }
-            timed = side_by_side(
+            timings = side_by_side(
                 {  # statements, as you would write them: no function call around them
                     LOOP: "pass",
                     "dict lookup (the floor)": 'plain["db_password"]',
@@ -101,19 +101,18 @@ def run(*, smoke: bool) -> list[dict[str, Any]]:
                     ),
                 },
                 number=number,
+                rounds=15,
                 namespace=namespace,
             )
-    loop = timed.pop(LOOP)  # timeit's own loop, taken off every figure
-    timed = {what: seconds - loop for what, seconds in timed.items()}
-    floor = timed["dict lookup (the floor)"]
-    file_read = timed["read the file every time: read_text()"]
+    net = timings.minus(LOOP)  # timeit's own loop, taken off every figure
+    floor, file_read = "dict lookup (the floor)", "read the file every time: read_text()"
     return [
         {
             "benchmark": "read cost",
             "what": what,
-            "seconds": seconds,
-            "x_floor": seconds / floor,
-            "x_faster_than_file": file_read / seconds,
+            "seconds": net.best(what),
+            "x_floor": net.ratio(what, floor),
+            "x_faster_than_file": net.ratio(file_read, what),
         }
-        for what, seconds in timed.items()
+        for what in net.rounds
     ]
