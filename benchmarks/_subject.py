@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import structlog
-
 # Each kind imports only its own library, so that the memory figures are its own.
 
 
@@ -43,7 +41,11 @@ def threads(paths: list[Path], loop: Callable[[Path, threading.Event], None]) ->
 
 
 def watch_secretwatch(paths: list[Path], stack: ExitStack, *, polling: bool = False) -> None:
+    import structlog  # noqa: PLC0415
+
     import secretwatch  # noqa: PLC0415
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     for path in paths:
         stack.enter_context(secretwatch.watch(path, polling=polling))
@@ -104,7 +106,6 @@ KINDS: dict[str, Callable[[list[Path], ExitStack], None]] = {
 
 def main() -> int:
     kind, *paths = sys.argv[1:]
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with ExitStack() as stack:
         KINDS[kind]([Path(path) for path in paths], stack)
         print("ready", flush=True)
