@@ -9,6 +9,9 @@ which child processes would inherit.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import signal as signals
 import threading
 from collections.abc import Callable, Sequence
@@ -57,12 +60,22 @@ def build_actions(options: ActionOptions) -> list[Action]:
 
 
 class StopRequest:
-    """Set when SIGTERM or SIGINT arrives (or :meth:`set` is called); says which."""
+    """Set when SIGTERM or SIGINT arrives (or :meth:`set` is called); says which.
+
+    The main thread waits on a pipe, not on a lock. The kernel may hand a signal to any
+    thread, and Python runs the handler only once the main thread runs Python code again,
+    which a thread blocked on a lock never does: the stop would wait for the next signal
+    that happens to reach the main thread. :func:`stop_requests` makes every signal write
+    to the pipe (``signal.set_wakeup_fd``), which wakes the wait wherever it landed.
+    """
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self.reason = ""
         self.on_stop: list[Callable[[], object]] = []  # called once, when set
+        self._wake_read, self.wake_fd = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self.wake_fd, False)  # what set_wakeup_fd requires
 
     def set(self, reason: str) -> None:
         """Ask the main thread to stop, for ``reason``."""
@@ -71,10 +84,15 @@ class StopRequest:
             self._event.set()
             for callback in self.on_stop:
                 callback()
+        with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending already
+            os.write(self.wake_fd, b"\0")
 
     def wait(self) -> str:
         """Block until a stop is asked for; return why."""
-        self._event.wait()
+        while not self._event.is_set():  # each wake-up: the signal handlers have run
+            select.select([self._wake_read], [], [])
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._wake_read, 4096)
         return self.reason
 
 
@@ -88,6 +106,7 @@ def stop_requests(*numbers: signals.Signals) -> StopRequest:
 
     for number in numbers or (signals.SIGTERM, signals.SIGINT):
         signals.signal(number, handle)
+    signals.set_wakeup_fd(request.wake_fd, warn_on_full_buffer=False)
     return request
 
 

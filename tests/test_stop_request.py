@@ -1,0 +1,39 @@
+"""The sidecar stops on SIGTERM whichever thread the kernel hands the signal to."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from .conftest import TIMEOUT
+
+# The main thread blocks SIGTERM, so the kernel must deliver it to the other thread, as it
+# may whenever the main thread has a signal pending already (a child's SIGCHLD, say).
+SCRIPT = """
+import signal, threading
+from secretwatch._sidecar.service import stop_requests
+stop = stop_requests()
+idle = threading.Event()
+threading.Thread(target=idle.wait, daemon=True).start()
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+print("ready", flush=True)
+print(stop.wait(), flush=True)
+"""
+
+
+def test_a_signal_that_lands_on_another_thread_still_stops() -> None:
+    """Python runs a signal's handler on the main thread, but only when that thread runs
+    Python code: waiting on a lock, it never would, and the stop would hang."""
+    process = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
+        os.kill(process.pid, signal.SIGTERM)
+        out, _ = process.communicate(timeout=TIMEOUT)
+    finally:
+        process.kill()
+        process.wait()
+    assert out == "SIGTERM\n"
+    assert process.returncode == 0
