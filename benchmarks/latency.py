@@ -17,7 +17,6 @@ minute instead of the 200 s that waiting for the pollers after each rotation wou
 
 from __future__ import annotations
 
-import os
 import queue
 import random
 import statistics
@@ -65,20 +64,6 @@ def targets(rows: list[dict[str, Any]]) -> list[Target]:
 
 Reaction = tuple[int, int]  # (perf_counter_ns when done, the rotation number it holds)
 Reactions = queue.SimpleQueue[Reaction]
-
-
-def rotate(path: Path, value: int) -> int:
-    """The kubelet's steps 5-9 and 12 for a one-key volume; the time of the commit."""
-    old = os.readlink(path / "..data")
-    new = tempfile.mkdtemp(prefix="..bench.", dir=path)
-    Path(new, "token").write_text(str(value))
-    os.symlink(os.path.basename(new), path / "..data_tmp")
-    committed = time.perf_counter_ns()
-    os.rename(path / "..data_tmp", path / "..data")
-    for name in os.listdir(path / old):
-        os.unlink(path / old / name)
-    os.rmdir(path / old)
-    return committed
 
 
 @contextmanager
@@ -167,13 +152,15 @@ def run(*, smoke: bool) -> list[dict[str, Any]]:
         stack.enter_context(secretwatch_observer(path, queues[names[2]], polling=True))
         stack.enter_context(watchfiles_observer(path, queues[names[3]]))
         stack.enter_context(naive_observer(path, queues[names[4]]))
-        rotate(path, 1)  # a warm-up: once every observer has seen it, all are watching
+        volume.write({"token": "1"})  # a warm-up: once all have seen it, all are watching
         for name in names:
             settle(queues[name], seen[name], 1, timeout=10)
         pace = threading.Event()  # never set: a paced wait
         for n in range(2, rotations + 2):
             pace.wait(random.uniform(0.15, 0.45))  # noqa: S311 - not crypto
-            commits[n] = rotate(path, n)
+            volume.write({"token": str(n)})
+            assert volume.committed_at is not None
+            commits[n] = volume.committed_at
         for name in names:
             settle(queues[name], seen[name], rotations + 1, timeout=10)
     return [

@@ -125,7 +125,6 @@ class LiveSettings(Generic[M]):
         self._build_lock = threading.Lock()  # one build at a time
         self._changed = threading.Condition()  # notified on every swap and on stop
         self._state: Literal["new", "running", "stopped"] = "new"
-        self._current: M | None = None
         self._version = 0
         self._built_from: tuple[int, ...] = ()  # the volume versions of the last build
 
@@ -199,6 +198,12 @@ class LiveSettings(Generic[M]):
 
     Reading it before :meth:`start` raises ``RuntimeError``.
     """
+
+    @property
+    def _current(self) -> M | None:
+        """The instance in force, or ``None`` before the first build."""
+        current: M | None = vars(self).get("current")
+        return current
 
     @property
     def version(self) -> int:
@@ -349,7 +354,6 @@ class LiveSettings(Generic[M]):
             old = self._current
             if old is not None and self._state != "running":
                 return  # nothing is applied after stop()
-            self._current = new
             vars(self)["current"] = new  # what readers see: it shadows _NotStarted
             self._version += 1
             version = self._version

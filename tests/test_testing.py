@@ -6,6 +6,7 @@ import os
 import re
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,23 @@ def test_unchanged_payload_writes_nothing(tmp_path: Path) -> None:
     assert vol.current == before
     assert vol.write({"a": "1"}, force=True)
     assert vol.current != before
+
+
+def test_committed_at_is_the_time_of_the_commit(tmp_path: Path) -> None:
+    """committed_at is taken just before ..data is renamed into place, and only by a write
+    that commits: a latency is measured from it."""
+    vol = AtomicVolume(tmp_path / "v")
+    assert vol.committed_at is None
+    before = time.perf_counter_ns()
+    vol.write({"k": "1"})
+    first = vol.committed_at
+    assert first is not None
+    assert before <= first <= time.perf_counter_ns()
+    assert vol.write({"k": "1"}) is False  # nothing committed: the time stays
+    assert vol.committed_at == first
+    vol.write({"k": "2"})
+    assert vol.committed_at is not None
+    assert vol.committed_at > first
 
 
 @pytest.mark.parametrize("key", ["", "/abs", "..x", "a/../b", "a//b", "./a", "x" * 256])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,10 @@ class AtomicVolume:
     def __init__(self, path: str | os.PathLike[str], *, mode: int = 0o644):
         self.path = Path(path)
         self.mode = mode
+        self.committed_at: int | None = None
+        """``time.perf_counter_ns()`` just before the last :meth:`write` committed (renamed
+        ``..data_tmp`` onto ``..data``), or ``None``: how long a reader took to see a rotation
+        is measured from here."""
 
     def __repr__(self) -> str:
         return f"AtomicVolume({str(self.path)!r})"
@@ -80,6 +85,7 @@ class AtomicVolume:
         tmp_link = self.path / DATA_TMP_LINK
         tmp_link.unlink(missing_ok=True)  # left over from an interrupted write
         os.symlink(new.name, tmp_link)  # step 8
+        self.committed_at = time.perf_counter_ns()
         os.rename(tmp_link, self.path / DATA_LINK)  # step 9: the commit
         self._link_visible(files)  # step 10
         self._unlink_visible(removed, keep=files)  # step 11
