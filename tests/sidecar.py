@@ -86,6 +86,8 @@ class Sidecar:
         )
         self.lines: list[str] = []  # everything it wrote, stdout and stderr
         self.events: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self.history: list[dict[str, Any]] = []  # every event logged so far, read or not
+        self.logged = threading.Condition()  # notified at each event, and at the end
         self.stdout: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._readers = [
             threading.Thread(target=self._read_logs, daemon=True),
@@ -99,10 +101,17 @@ class Sidecar:
         for line in self.process.stderr:
             self.lines.append(line)
             try:
-                self.events.put(json.loads(line))
+                event = json.loads(line)
             except json.JSONDecodeError:
-                self.events.put({"event": "(not json)", "line": line})
+                event = {"event": "(not json)", "line": line}
+            self.events.put(event)
+            with self.logged:
+                self.history.append(event)
+                self.logged.notify_all()
         self.events.put(None)
+        with self.logged:
+            self.history.append({"event": "(exited)"})
+            self.logged.notify_all()
 
     def _read_stdout(self) -> None:
         assert self.process.stdout is not None
@@ -122,6 +131,23 @@ class Sidecar:
                 pytest.fail(f"exited ({self.process.poll()}) before {name}: {self.output()}")
             if event["event"] == name and all(event.get(k) == v for k, v in fields.items()):
                 return event
+
+    def total(self, name: str, field: str, at_least: int, timeout: float = TIMEOUT) -> int:
+        """Wait until the ``field`` of every ``name`` event logged so far (whether read with
+        :meth:`event` or not) adds up to ``at_least``; return the sum."""
+
+        def summed() -> int:
+            return sum(int(e[field]) for e in self.history if e["event"] == name)
+
+        def done() -> bool:
+            return summed() >= at_least or self.history[-1:] == [{"event": "(exited)"}]
+
+        with self.logged:
+            self.logged.wait_for(done, timeout)
+            total = summed()
+        if total < at_least:
+            pytest.fail(f"{name} {field} add up to {total}, not {at_least}: {self.output()}")
+        return total
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Send ``sig`` and return the exit code."""

@@ -7,7 +7,6 @@ import os
 import queue
 import select
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -106,6 +105,22 @@ def test_signal_on_change(vol: AtomicVolume) -> None:
         vol.write({"token": CANARY + "-3"})
         assert run.said() == {**first, "says": "HUP"}  # the same process, signalled again
         assert run.stop(signal.SIGINT) == 128 + signal.SIGINT  # no handler: killed by it
+
+
+def test_hup_is_passed_on_to_the_command(vol: AtomicVolume) -> None:
+    """SIGHUP to run reaches the command, as sent to an init process, and does not stop run;
+    with no command running (waiting to start it again), it is reported, not passed on."""
+    with running(vol) as run:
+        first = run.said()
+        for _ in range(3):
+            run.process.send_signal(signal.SIGHUP)
+            assert run.said() == {**first, "says": "HUP"}
+        assert run.stop(signal.SIGTERM) == 7
+    with running(vol, child_args=("--exit-with", "3")) as run:
+        run.event("secretwatch.child_restarting")
+        run.process.send_signal(signal.SIGHUP)
+        assert run.event("secretwatch.signal_not_passed_on")["signal"] == "SIGHUP"
+        assert run.stop(signal.SIGTERM) == 128 + signal.SIGTERM
 
 
 def test_a_command_that_ends_well_ends_run(vol: AtomicVolume) -> None:
@@ -235,29 +250,3 @@ def test_the_command_does_not_inherit_secretwatch_configuration(
     finally:
         process.close()
     assert out.read_text() == "MY_SETTING"
-
-
-def test_as_pid_1_it_reaps_the_orphans(vol: AtomicVolume) -> None:
-    """As a container's init, the command's orphans are reaped, not left as zombies."""
-    namespace = ("unshare", "--fork", "--pid", "--mount-proc", "--kill-child")
-    probe = subprocess.run([*namespace, "true"], capture_output=True, check=False)
-    if probe.returncode:
-        pytest.skip("no PID namespace here (unshare needs privileges)")
-    # a command that never waits for what it started: its child is orphaned when it ends
-    command = 'sleep 1000 & echo \'{"says": "started"}\'; exec sleep 1001'
-    process = Run(
-        *("run", str(vol.path), "--debounce", "0", "--", "sh", "-c", command),
-        env={"SECRETWATCH_LOG_LEVEL": "debug"},
-        prefix=namespace,
-    )
-    try:
-        assert process.said()["says"] == "started"
-        vol.write({"token": CANARY + "-2"})  # a restart: both sleeps end, one as an orphan
-        assert process.event("secretwatch.reaped")["processes"] == 1
-        assert process.said()["says"] == "started"
-        pid = process.process.pid  # unshare's; secretwatch (PID 1 inside) is its child
-        (init,) = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        os.kill(int(init), signal.SIGTERM)
-        assert process.wait() == 128 + signal.SIGTERM  # the command's sleep, ended by it
-    finally:
-        process.close()

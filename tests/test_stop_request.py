@@ -13,8 +13,9 @@ from .conftest import TIMEOUT
 # may whenever the main thread has a signal pending already (a child's SIGCHLD, say).
 SCRIPT = """
 import signal, threading
-from secretwatch._sidecar.service import stop_requests
-stop = stop_requests()
+from secretwatch._sidecar.signals import StopRequest, route_signals
+stop = StopRequest()
+route_signals({signal.SIGTERM: stop.on_signal})
 idle = threading.Event()
 threading.Thread(target=idle.wait, daemon=True).start()
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})

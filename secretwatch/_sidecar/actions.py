@@ -18,6 +18,8 @@ from typing import Protocol
 
 import httpx
 
+from secretwatch._sidecar.reaper import spawn
+
 __all__ = ["Action", "ActionError", "Event", "Exec", "Signal", "Webhook", "redact_url"]
 
 
@@ -179,9 +181,7 @@ class Exec:
             "SECRETWATCH_CHANGED_KEYS": ",".join(event.keys),
         }
         try:  # its own process group: on a timeout, what it started is killed with it
-            process = subprocess.Popen(
-                self._argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True
-            )
+            process = spawn(self._argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         except OSError as exc:
             raise ActionError(f"exec {self.target}: {exc.strerror}") from None
         try:

@@ -10,7 +10,6 @@ failure is logged. A child that can't be started again ends ``run`` with 127.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal as signals
 import subprocess
@@ -21,9 +20,10 @@ import structlog
 
 from secretwatch._config import ENV_PREFIX
 from secretwatch._sidecar.actions import ActionError, Event
-from secretwatch._sidecar.service import StopRequest
+from secretwatch._sidecar.reaper import Process, spawn
+from secretwatch._sidecar.signals import StopRequest
 
-__all__ = ["Child", "RestartChild", "SignalChild", "reap_orphans"]
+__all__ = ["Child", "RestartChild", "SignalChild"]
 
 _log = structlog.get_logger("secretwatch")
 
@@ -39,9 +39,8 @@ class Child:
         self._stop = stop
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: Process | None = None
         self._failures = 0  # failed exits in a row, for the backoff
-        self.spawned: set[int] = set()  # pids Popen has yet to reap: not orphans
         self._own_group = not sys.stdin.isatty()  # a terminal's group may read the terminal
         self.exited_on_its_own: int | None = None  # its exit code, when it ended run
 
@@ -88,9 +87,7 @@ class Child:
         self._terminate(process, number)
         return _exit_code(process.returncode)
 
-    def _terminate(
-        self, process: subprocess.Popen[bytes], number: signals.Signals = signals.SIGTERM
-    ) -> None:
+    def _terminate(self, process: Process, number: signals.Signals = signals.SIGTERM) -> None:
         if process.poll() is None:
             self._signal_group(process, number)
             try:
@@ -102,7 +99,7 @@ class Child:
         else:  # ended already; what it started may not have
             self._signal_group(process, signals.SIGKILL)
 
-    def _signal_group(self, process: subprocess.Popen[bytes], number: signals.Signals) -> None:
+    def _signal_group(self, process: Process, number: signals.Signals) -> None:
         try:
             if self._own_group:
                 os.killpg(process.pid, number)
@@ -115,17 +112,15 @@ class Child:
         group = 0 if self._own_group else None
         # secretwatch's configuration (a webhook's credentials, say) is not the command's
         env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ENV_PREFIX)}
-        process = subprocess.Popen(self._argv, process_group=group, env=env)
-        self.spawned.add(process.pid)
+        process = spawn(self._argv, process_group=group, env=env)
         self._process = process
         _log.info("secretwatch.child_started", pid=process.pid, command=self._argv[0])
         threading.Thread(
             target=self._watch, args=(process,), name="secretwatch-child", daemon=True
         ).start()
 
-    def _watch(self, process: subprocess.Popen[bytes]) -> None:
+    def _watch(self, process: Process) -> None:
         code = process.wait()
-        self.spawned.discard(process.pid)
         with self._lock:
             if process is not self._process or self._closing.is_set():
                 return  # replaced by a restart, or being stopped
@@ -150,32 +145,6 @@ class Child:
                 _log.error("secretwatch.child_start_failed", error=exc.strerror)
                 self.exited_on_its_own = 127
                 self._stop.set("the command could not be started again")
-
-
-def reap_orphans(child: Child) -> int:
-    """Reap the orphans that ended as this process's children; how many were reaped.
-
-    As a container's PID 1 (``secretwatch run`` as the entrypoint), the processes the command
-    started are handed to this process when the command ends, and must be reaped, or they
-    stay as zombies. Only processes of another process group are reaped: the command's own
-    process, and the commands of ``--exec`` (in this group), are waited for by their owners.
-    """
-    own_group = os.getpgrp()
-    reaped = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) in child.spawned:
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as file:
-                fields = file.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        state, parent, group = fields[0], int(fields[1]), int(fields[2])
-        if state == "Z" and parent == os.getpid() and group != own_group:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(int(entry.name), os.WNOHANG)
-                reaped += 1
-    return reaped
 
 
 def _exit_code(returncode: int) -> int:

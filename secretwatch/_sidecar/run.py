@@ -6,16 +6,17 @@ usual actions (webhook, signal, exec) run too, after the restart or signal.
 
 from __future__ import annotations
 
-import os
 import signal as signals
 import sys
+from functools import partial
 
 import structlog
 
 from secretwatch._sidecar.actions import Action, ActionError
-from secretwatch._sidecar.child import Child, RestartChild, SignalChild, reap_orphans
+from secretwatch._sidecar.child import Child, RestartChild, SignalChild
 from secretwatch._sidecar.config import RunOptionsModel, signal_number
-from secretwatch._sidecar.service import Service, build_actions, stop_requests
+from secretwatch._sidecar.service import Service, build_actions, handle_signals
+from secretwatch._sidecar.signals import StopRequest
 
 __all__ = ["run_command"]
 
@@ -24,12 +25,11 @@ _log = structlog.get_logger("secretwatch")
 
 def run_command(options: RunOptionsModel, command: list[str]) -> int:
     """Run ``secretwatch run``; return the exit code (the command's, when it ran)."""
-    stop = stop_requests(signals.SIGTERM, signals.SIGINT, signals.SIGQUIT)
+    stop = StopRequest()
     child = Child(command, grace=options.grace, stop=stop)
-    for number in _PASSED_ON:  # signals meant for the command, as in an init process
-        signals.signal(number, lambda number, frame: _pass_on(child, number))
-    if os.getpid() == 1:  # a container's init: orphans come here to be reaped
-        signals.signal(signals.SIGCHLD, lambda number, frame: _reap(child))
+    # SIGHUP, SIGUSR1 and SIGUSR2 are meant for the command, as for an init process
+    passed_on = dict.fromkeys(_PASSED_ON, partial(_pass_on, child))
+    handle_signals(stop, (signals.SIGTERM, signals.SIGINT, signals.SIGQUIT), passed_on)
     on_change: Action
     if options.on_change == "restart":
         on_change = RestartChild(child)
@@ -64,14 +64,8 @@ def run_command(options: RunOptionsModel, command: list[str]) -> int:
 _PASSED_ON = (signals.SIGHUP, signals.SIGUSR1, signals.SIGUSR2)
 
 
-def _reap(child: Child) -> None:
-    reaped = reap_orphans(child)
-    if reaped:
-        _log.debug("secretwatch.reaped", processes=reaped)
-
-
-def _pass_on(child: Child, number: int) -> None:
+def _pass_on(child: Child, number: signals.Signals) -> None:
     try:
-        child.send(signals.Signals(number))
+        child.send(number)
     except ActionError:
-        _log.warning("secretwatch.signal_not_passed_on", signal=signals.Signals(number).name)
+        _log.warning("secretwatch.signal_not_passed_on", signal=number.name)

@@ -2,20 +2,16 @@
 
 A :class:`Service` starts a watcher per path (the first load of each must succeed), runs the
 actions of each later change in order (:class:`Runner`), keeps the metrics, and serves
-``/healthz``, ``/readyz`` and ``/metrics`` when asked. :func:`stop_requests` turns SIGTERM
-and SIGINT into an event the main thread waits for: handlers, not a blocked signal mask,
-which child processes would inherit.
+``/healthz``, ``/readyz`` and ``/metrics`` when asked. :func:`handle_signals` routes the
+signals: those that stop to a :class:`StopRequest` the main thread waits for, SIGCHLD to a
+:class:`Reaper` where the sidecar is a container's init.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import select
 import signal as signals
-import threading
-from collections.abc import Callable, Sequence
-from types import FrameType
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import prometheus_client
 import structlog
@@ -24,12 +20,14 @@ from secretwatch._errors import SecretWatchError
 from secretwatch._sidecar.actions import Action, Event, Exec, Signal, Webhook
 from secretwatch._sidecar.config import ActionOptions, parse_listen, signal_number
 from secretwatch._sidecar.metrics import Metrics
+from secretwatch._sidecar.reaper import Reaper
 from secretwatch._sidecar.runner import Runner
 from secretwatch._sidecar.server import StatusServer
+from secretwatch._sidecar.signals import Route, StopRequest, route_signals
 from secretwatch._snapshot import Change
 from secretwatch._watcher import SecretWatcher
 
-__all__ = ["Service", "StopRequest", "build_actions", "stop_requests"]
+__all__ = ["Service", "build_actions", "handle_signals"]
 
 _log = structlog.get_logger("secretwatch")
 
@@ -59,55 +57,21 @@ def build_actions(options: ActionOptions) -> list[Action]:
     return actions
 
 
-class StopRequest:
-    """Set when SIGTERM or SIGINT arrives (or :meth:`set` is called); says which.
-
-    The main thread waits on a pipe, not on a lock. The kernel may hand a signal to any
-    thread, and Python runs the handler only once the main thread runs Python code again,
-    which a thread blocked on a lock never does: the stop would wait for the next signal
-    that happens to reach the main thread. :func:`stop_requests` makes every signal write
-    to the pipe (``signal.set_wakeup_fd``), which wakes the wait wherever it landed.
-    """
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.reason = ""
-        self.on_stop: list[Callable[[], object]] = []  # called once, when set
-        self._wake_read, self.wake_fd = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self.wake_fd, False)  # what set_wakeup_fd requires
-
-    def set(self, reason: str) -> None:
-        """Ask the main thread to stop, for ``reason``."""
-        if not self._event.is_set():
-            self.reason = reason
-            self._event.set()
-            for callback in self.on_stop:
-                callback()
-        with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending already
-            os.write(self.wake_fd, b"\0")
-
-    def wait(self) -> str:
-        """Block until a stop is asked for; return why."""
-        while not self._event.is_set():  # each wake-up: the signal handlers have run
-            select.select([self._wake_read], [], [])
-            with contextlib.suppress(BlockingIOError):
-                os.read(self._wake_read, 4096)
-        return self.reason
-
-
-def stop_requests(*numbers: signals.Signals) -> StopRequest:
-    """A :class:`StopRequest` set by ``numbers`` (SIGTERM and SIGINT by default); call it
-    from the main thread."""
-    request = StopRequest()
-
-    def handle(number: int, frame: FrameType | None) -> None:
-        request.set(signals.Signals(number).name)
-
-    for number in numbers or (signals.SIGTERM, signals.SIGINT):
-        signals.signal(number, handle)
-    signals.set_wakeup_fd(request.wake_fd, warn_on_full_buffer=False)
-    return request
+def handle_signals(
+    stop: StopRequest,
+    stopping: Iterable[signals.Signals],
+    others: Mapping[signals.Signals, Route] | None = None,
+) -> None:
+    """Route signals (see :func:`route_signals`): ``stopping`` ones set ``stop``, ``others``
+    as given; and as a container's init (PID 1), SIGCHLD to a reaper of orphans. Call it
+    from the main thread, before starting anything a signal must reach."""
+    routes: dict[signals.Signals, Route] = dict.fromkeys(stopping, stop.on_signal)
+    routes.update(others or {})
+    if os.getpid() == 1:  # a container's init: the orphans of the container come here
+        reaper = Reaper()
+        reaper.start()
+        routes[signals.SIGCHLD] = lambda number: reaper.wake()
+    route_signals(routes)
 
 
 class Service:

@@ -13,7 +13,8 @@ import sys
 import structlog
 
 from secretwatch._sidecar.config import WatchOptionsModel
-from secretwatch._sidecar.service import Service, build_actions, stop_requests
+from secretwatch._sidecar.service import Service, build_actions, handle_signals
+from secretwatch._sidecar.signals import StopRequest
 
 __all__ = ["run_watch"]
 
@@ -24,9 +25,10 @@ _IGNORED = (signals.SIGHUP, signals.SIGUSR1, signals.SIGUSR2)
 
 def run_watch(options: WatchOptionsModel) -> int:
     """Run ``secretwatch watch``; return the exit code."""
-    stop = stop_requests()
+    stop = StopRequest()
     for number in _IGNORED:  # not a reason to stop (their default action would)
         signals.signal(number, signals.SIG_IGN)
+    handle_signals(stop, (signals.SIGTERM, signals.SIGINT))
     try:
         actions = build_actions(options)
     except ValueError as exc:  # what the options' own checks could not see
