@@ -79,12 +79,12 @@ class Service:
 
     def __init__(self, paths: Sequence[str], options: ActionOptions, actions: Sequence[Action]):
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # noise
-        self.metrics = Metrics()
-        self.actions = list(actions)
-        self.runner = Runner(self.actions, retries=options.webhook_retries, metrics=self.metrics)
         watch = options.watch_options()
         watch["decoders"] = {"*": "bytes"}  # values are never used: a binary key is fine
         self.watchers = [SecretWatcher(path, **watch) for path in paths]
+        self.metrics = Metrics(self.watchers)
+        self.actions = list(actions)
+        self.runner = Runner(self.actions, retries=options.webhook_retries, metrics=self.metrics)
         self._listen = options.listen
         self._server: StatusServer | None = None
 
@@ -98,7 +98,6 @@ class Service:
             except SecretWatchError as exc:
                 _log.error("secretwatch.start_failed", path=watcher.path, error=exc.message)
                 return False
-            self.metrics.mode.labels(watcher.path, watcher.mode or "").set(1)
         _log.info(
             "secretwatch.watching",
             paths=[watcher.path for watcher in self.watchers],
@@ -149,8 +148,6 @@ class Service:
 
     def _on_change(self, watcher: SecretWatcher) -> Callable[[Change], None]:
         def on_change(change: Change) -> None:
-            self.metrics.version.labels(watcher.path).set(change.new.version)
-            self.metrics.last_reload.labels(watcher.path).set(change.new.loaded_at.timestamp())
             if change.old.version == 0:
                 return  # the first load: nothing to reload yet
             self.metrics.reloads.labels(watcher.path).inc()
