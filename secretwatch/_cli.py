@@ -22,7 +22,7 @@ from secretwatch._config import CLI_CONFIG
 from secretwatch._demo import run_demo
 from secretwatch._errors import SecretWatchError
 from secretwatch._logging import configure_logging
-from secretwatch._show import describe_volume, print_volume
+from secretwatch._show import describe_volume, escaped, print_volume
 from secretwatch._sidecar.config import RunOptionsModel, WatchOptionsModel
 from secretwatch._watcher import DEFAULT_MAX_BYTES
 
@@ -98,7 +98,8 @@ class Show(BaseSettings):
         try:
             description = describe_volume(self.path, max_bytes=self.max_bytes)
         except SecretWatchError as exc:
-            raise SystemExit(f"secretwatch show: {exc.message}") from None
+            # the path is the user's, keys are quoted: nothing should draw on the terminal
+            raise SystemExit(f"secretwatch show: {escaped(exc.message, backslash=False)}") from None
         print_volume(description, sys.stdout, as_json=self.json_)
 
 

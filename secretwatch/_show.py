@@ -4,6 +4,12 @@ Keys, sizes, the ``..data`` version, the writer detected, and a fingerprint per 
 compare versions across pods. A fingerprint is HMAC-SHA256 keyed with
 ``SECRETWATCH_FINGERPRINT_KEY`` (random per process when unset), so that a low-entropy
 value can't be guessed offline from it: only fingerprints made with the same key compare.
+
+Every name printed as text (the path, the ``..data`` target, the keys) is escaped: a
+character that is not printable (a newline, an escape sequence, a lone surrogate for a byte
+that is not UTF-8) is shown as Python writes it in a string (``\\n``, ``\\x1b``,
+``\\udcff``), and a backslash is doubled, so a name can neither draw on the terminal nor
+pass for another line. JSON escapes them its own way.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any, TextIO
 
 from secretwatch._volume import Layout, is_subpath_mount, read_volume
 
-__all__ = ["FINGERPRINT_KEY_VARIABLE", "describe_volume", "print_volume"]
+__all__ = ["FINGERPRINT_KEY_VARIABLE", "describe_volume", "escaped", "print_volume"]
 
 FINGERPRINT_KEY_VARIABLE = "SECRETWATCH_FINGERPRINT_KEY"
 
@@ -58,26 +64,42 @@ def describe_volume(path: str, *, max_bytes: int) -> dict[str, Any]:
     }
 
 
+def escaped(text: str, *, backslash: bool = True) -> str:
+    """``text`` with every character that is not printable escaped as in a Python string
+    (``\\n``, ``\\x1b``, ``\\u202e``, ``\\udcff``), and with ``backslash``, every
+    backslash doubled (so that an escaped name can't pass for another)."""
+    if text.isprintable() and not (backslash and "\\" in text):
+        return text
+    return "".join(
+        char
+        if char.isprintable() and not (backslash and char == "\\")
+        else char.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for char in text
+    )
+
+
 def print_volume(description: dict[str, Any], out: TextIO, *, as_json: bool) -> None:
-    """Print a description from :func:`describe_volume`, as text or as JSON."""
+    """Print a description from :func:`describe_volume`, as text (names escaped, see
+    :func:`escaped`) or as JSON."""
     if as_json:
         json.dump(description, out, indent=2)
         out.write("\n")
         return
-    print(f"path:     {description['path']}", file=out)
+    print(f"path:     {escaped(description['path'])}", file=out)
     print(f"writer:   {description['writer']}", file=out)
     if description["version"]:
-        print(f"version:  {description['version']}", file=out)
+        print(f"version:  {escaped(description['version'])}", file=out)
     if description["subpath_mount"]:
         print(
             "warning:  a subPath mount: it never sees a rotation; mount the whole volume",
             file=out,
         )
     keys = description["keys"]
-    width = max([len("KEY"), *(len(entry["key"]) for entry in keys)])
+    names = [escaped(entry["key"]) for entry in keys]
+    width = max([len("KEY"), *(len(name) for name in names)])
     print(f"\n{'KEY':<{width}}  {'SIZE':>8}  FINGERPRINT", file=out)
-    for entry in keys:
-        print(f"{entry['key']:<{width}}  {entry['size']:>8}  {entry['fingerprint']}", file=out)
+    for name, entry in zip(names, keys, strict=True):
+        print(f"{name:<{width}}  {entry['size']:>8}  {entry['fingerprint']}", file=out)
     source = description["fingerprint_key"]
     note = (
         f"keyed with {FINGERPRINT_KEY_VARIABLE}"

@@ -110,3 +110,23 @@ def test_subpath_mount_is_flagged(tmp_path: Path) -> None:
         text = show(str(target)).stdout
         assert "warning:  a subPath mount" in text
     assert CANARY not in done.stdout + text
+
+
+def test_names_are_escaped_as_text(tmp_path: Path) -> None:
+    """A ..data target named with an escape sequence and a newline is printed escaped: it
+    can't colour the terminal nor forge a line of the output (JSON keeps the real name)."""
+    volume = tmp_path / "secret"
+    revision = "..2026\x1b[31m\nversion:  forged"
+    (volume / revision).mkdir(parents=True)
+    (volume / revision / "token").write_text(CANARY)
+    (volume / "..data").symlink_to(revision)
+    done = show(str(volume))
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout
+    lines = done.stdout.splitlines()
+    assert [line for line in lines if line.startswith("version:")] == [
+        "version:  ..2026\\x1b[31m\\nversion:  forged"
+    ]
+    assert CANARY not in done.stdout
+    as_json = show(str(volume), "--json")
+    assert json.loads(as_json.stdout)["version"] == revision
