@@ -1,7 +1,9 @@
 """``secretwatch run PATH... -- CMD ARG...``: run a command, and restart or signal it on change.
 
-SIGTERM and SIGINT are passed on to the command, and ``run`` exits with its exit code. The
-usual actions (webhook, signal, exec) run too, after the restart or signal.
+SIGTERM, SIGINT and SIGQUIT are passed on to the command, and ``run`` exits with its exit
+code; SIGHUP, SIGUSR1 and SIGUSR2 are passed on too. The usual actions (webhook, signal,
+exec) run too, after the restart or signal. As a container's init (PID 1), it reaps the
+orphans of the container (see :mod:`.reaper`), as ``watch`` does.
 """
 
 from __future__ import annotations
