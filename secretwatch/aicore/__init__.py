@@ -15,6 +15,7 @@ from secretwatch.aicore._errors import (
     AICoreError,
     APIError,
     InvalidSecretError,
+    MalformedResponseError,
     ReplicationTimeoutError,
 )
 from secretwatch.aicore._scope import Scope
@@ -24,6 +25,7 @@ __all__ = [
     "APIError",
     "ClientCredentials",
     "InvalidSecretError",
+    "MalformedResponseError",
     "ReplicationTimeoutError",
     "Scope",
     "Secret",
