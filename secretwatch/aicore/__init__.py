@@ -10,7 +10,7 @@ Example:
 """
 
 from secretwatch.aicore._auth import ClientCredentials
-from secretwatch.aicore._client import Secret, SecretsAPI
+from secretwatch.aicore._client import SecretsAPI
 from secretwatch.aicore._errors import (
     AICoreError,
     APIError,
@@ -19,6 +19,7 @@ from secretwatch.aicore._errors import (
     ReplicationTimeoutError,
 )
 from secretwatch.aicore._scope import Scope
+from secretwatch.aicore._secret import Secret
 
 __all__ = [
     "AICoreError",

@@ -4,13 +4,10 @@ until a tenant-wide secret has replicated into every resource group."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -24,62 +21,13 @@ from secretwatch.aicore._auth import ClientCredentials
 from secretwatch.aicore._errors import AICoreError, MalformedResponseError, ReplicationTimeoutError
 from secretwatch.aicore._rules import check_data, check_labels, check_name
 from secretwatch.aicore._scope import Scope
+from secretwatch.aicore._secret import Secret
 
-__all__ = ["Secret", "SecretsAPI"]
+__all__ = ["MAX_LISTED", "SecretsAPI"]
 
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _PAGE = 100
 MAX_LISTED = 10_000  # secrets list() reads at most (the default quota is a handful)
-
-
-@dataclass(frozen=True, slots=True)
-class Secret:
-    """A generic secret as the API describes it (never its values).
-
-    Attributes:
-        name: its name.
-        created_at: when it was created, if the API said.
-        labels: its labels.
-        replication: for a tenant-wide secret, resource group -> replicated; else ``None``.
-    """
-
-    name: str
-    created_at: datetime | None
-    labels: dict[str, str] = field(default_factory=dict)
-    replication: dict[str, bool] | None = None
-
-    @property
-    def replicated(self) -> bool:
-        """Whether every resource group has it (``False`` while the status is unknown)."""
-        return bool(self.replication) and all(self.replication.values())  # type: ignore[union-attr]
-
-    @classmethod
-    def from_api(cls, body: Mapping[str, Any]) -> Secret:
-        """From a ``GenericSecretDetails`` body (either name of the replication field).
-
-        Raises:
-            MalformedResponseError: the body is not one; the message names the field.
-        """
-        where = ("", "GenericSecretDetails")
-        return cls._from_details(parse(Details, dict(body), *where), *where)
-
-    @classmethod
-    def _from_details(cls, details: Details, method: str, path: str) -> Secret:
-        created = None
-        if details.createdAt:
-            with contextlib.suppress(ValueError):  # its message quotes the server's string
-                created = datetime.fromisoformat(details.createdAt)
-            if created is None:
-                raise MalformedResponseError(method, path, "createdAt is not a date")
-        replication = details.resourceGroupSecretReplicationStatus
-        if replication is None:
-            replication = details.resourceGroupSecretsSyncStatus
-        return cls(
-            name=details.name,
-            created_at=created,
-            labels={label.key: label.value or "" for label in details.labels or ()},
-            replication=None if replication is None else dict(replication),
-        )
 
 
 class _Environment(BaseSettings):
