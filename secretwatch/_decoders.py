@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeAlias
 
-from secretwatch._errors import DecodeError
+from secretwatch._errors import DecodeError, passed_on
 from secretwatch._values import RedactedBytes, RedactedStr, freeze_json
 
 __all__ = ["DecoderName", "DecoderSpec", "Decoders"]
@@ -118,7 +118,9 @@ class Decoders:
         """Decode every key (one loop: this runs for every key of every version).
 
         Raises:
-            DecodeError: a key's bytes could not be decoded; it names path and key only.
+            DecodeError: a key's bytes could not be decoded; it names path and key only. A
+                decoder's exception of any kind (``SystemExit`` too) is its failure, but a
+                ``KeyboardInterrupt`` on the main thread (a Ctrl-C) is raised again, new.
         """
         exact, patterns = self._exact, self._patterns
         values: dict[str, Any] = {}
@@ -129,14 +131,15 @@ class Decoders:
             try:
                 values[key] = decoder(data)
                 continue
-            except Exception as exc:
-                error = _decode_error(path, key, decoder, exc)
-            raise error  # outside the handler: the decoder's exception may quote the value
+            except BaseException as exc:  # sys.exit() in a decoder is its failure too
+                error = None if passed_on(exc) else _decode_error(path, key, decoder, exc)
+            # outside the handler: the decoder's exception may quote the value
+            raise KeyboardInterrupt if error is None else error
         return values
 
 
 def _decode_error(
-    path: str, key: str, decoder: Callable[[bytes], Any], exc: Exception
+    path: str, key: str, decoder: Callable[[bytes], Any], exc: BaseException
 ) -> DecodeError:
     if isinstance(exc, _Failure):
         message = f"key {key!r} in {path} {exc}"

@@ -16,11 +16,19 @@ input in their messages (``int("hunter2")`` says ``'hunter2'``).
 
 Misuse of the API (starting a stopped watcher, bad arguments) raises the usual built-in
 exceptions (``RuntimeError``, ``ValueError``, ``TypeError``), not these.
+
+User code (decoders, ``validate``, settings models and their validators, callbacks) may
+raise anything, ``BaseException`` included (``SystemExit``, ``KeyboardInterrupt``,
+``GeneratorExit``, one of its own): that is the code's failure, and is handled as an
+``Exception`` is (a rejected version; a logged callback failure). The one exception is a
+``KeyboardInterrupt`` on the main thread, where Python delivers a Ctrl-C (:func:`passed_on`):
+it is raised again, as a new ``KeyboardInterrupt``, from the entry point (:func:`outward`).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import traceback
 import typing
 from collections.abc import Collection
@@ -40,6 +48,8 @@ __all__ = [
     "VolumeNotFoundError",
     "describe",
     "frames",
+    "outward",
+    "passed_on",
     "safe_errors",
     "scrub",
 ]
@@ -281,3 +291,26 @@ def describe(exc: BaseException, names: Collection[str] | None = None) -> str:
         cause = exc.__cause__
         return f"{exc}" + (f" ({type(cause).__name__})" if cause is not None else "")
     return f"{type(exc).__name__} {_WITHHELD}"
+
+
+def passed_on(exc: BaseException) -> bool:
+    """Whether ``exc``, raised by user code, is passed on rather than taken as its failure.
+
+    Only a ``KeyboardInterrupt`` on the main thread: Python delivers a Ctrl-C there, in
+    whatever code runs, and it must still interrupt :meth:`start` or :meth:`reload`. On any
+    other thread one can only come from the code itself (as ``SystemExit`` always does).
+    """
+    return isinstance(exc, KeyboardInterrupt) and (
+        threading.current_thread() is threading.main_thread()
+    )
+
+
+def outward(exc: BaseException) -> BaseException:
+    """What a public entry point (``start``, ``reload``) raises for ``exc``: ``exc`` without
+    frames below the entry point or chained exceptions (:func:`scrub`); for a
+    ``KeyboardInterrupt``, a new one, since the one caught may be user code's, with values
+    in its arguments. Raise it outside the ``except`` block, or it chains what it caught.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return KeyboardInterrupt()
+    return scrub(exc)

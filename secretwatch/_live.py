@@ -20,7 +20,7 @@ import structlog
 from pydantic_settings import BaseSettings
 
 from secretwatch._dispatch import Dispatcher, Subscription
-from secretwatch._errors import SecretWatchError, scrub
+from secretwatch._errors import SecretWatchError, outward, passed_on
 from secretwatch._rejections import Rejections
 from secretwatch._snapshot import Change, Snapshot
 from secretwatch._sources import (
@@ -149,6 +149,12 @@ class LiveSettings(Generic[M]):
             SecretWatchError: the first version can't be read, or the model built from it
                 is not valid (:class:`ValidationError`, with the fields and no values).
             RuntimeError: it was stopped before (it runs once).
+            KeyboardInterrupt: a Ctrl-C while it loads (a new one).
+
+        Whatever it raises has no traceback frames below ``start()`` and no chained
+        exceptions. Anything the model's validators raise, ``BaseException`` included, is a
+        :class:`ValidationError`, except a ``KeyboardInterrupt`` on the main thread (a
+        Ctrl-C), as for :class:`SecretWatcher`.
         """
         with self._lock:
             if self._state == "running":
@@ -156,6 +162,7 @@ class LiveSettings(Generic[M]):
             if self._state == "stopped":
                 raise RuntimeError("a stopped LiveSettings cannot start again: create a new one")
             self._state = "running"
+        failure: BaseException | None = None
         try:
             for watcher in self._watchers:
                 watcher.subscribe(self._volume_changed)
@@ -165,12 +172,11 @@ class LiveSettings(Generic[M]):
                 volumes = self._volumes()
                 self._built_from = _versions(volumes)
                 self._apply(self._build(volumes, self._dirs[0]))
-        except SecretWatchError as exc:
+        except BaseException as exc:
+            failure = exc
+        if failure is not None:
             self.stop()
-            raise scrub(exc)  # noqa: B904 (the frames and exceptions below hold the secrets)
-        except BaseException:
-            self.stop()
-            raise
+            raise outward(failure)  # the frames and exceptions below hold the secrets
         return self
 
     def stop(self) -> None:
@@ -253,7 +259,8 @@ class LiveSettings(Generic[M]):
         ``fields`` are names of the model's fields (not file names or aliases); a change
         of a nested model's content is a change of its field. Callbacks run on a
         secretwatch worker thread, one change at a time, in order. An exception in a
-        callback is logged and affects nothing else.
+        callback, of any kind (``SystemExit`` too), is logged by its type and where it was
+        raised (``secretwatch.callback_failed``) and affects nothing else.
         """
         return self._dispatcher.on_change(
             callback, self._fields(fields), call=lambda update: callback(update.old, update.new)
@@ -296,14 +303,19 @@ class LiveSettings(Generic[M]):
         """Re-read every directory and rebuild the model now; return the instance in force.
 
         Also picks up a changed environment or dotenv file. A model that is not valid is
-        rejected as for a rotation (:attr:`last_error`); this does not raise for it.
+        rejected as for a rotation (:attr:`last_error`); this does not raise for it. A Ctrl-C
+        on the main thread is raised as by :meth:`start`.
         """
         if self._state != "running":
             raise RuntimeError(f"reload() needs a running LiveSettings (this one is {self._state})")
-        for watcher in self._watchers:
-            watcher.reload()
-        self._rebuild(self._dirs[0], forced=True)
-        return self.current
+        try:
+            for watcher in self._watchers:
+                watcher.reload()
+            self._rebuild(self._dirs[0], forced=True)
+            return self.current
+        except BaseException as exc:  # a Ctrl-C, say: without the frames below reload()
+            failure = exc
+        raise outward(failure)
 
     def _fields(self, fields: Collection[str] | None) -> Collection[str] | None:
         if fields is None:
@@ -395,7 +407,9 @@ def watch_settings(
 def _equal(new: object, old: object) -> bool:
     try:
         return bool(new == old)
-    except Exception:  # a field type whose comparison fails: take it as a change
+    except BaseException as exc:  # a field type whose comparison fails: take it as a change
+        if passed_on(exc):
+            raise
         return False
 
 

@@ -6,7 +6,13 @@ import copy
 from collections.abc import Callable
 
 from secretwatch._decoders import Decoders
-from secretwatch._errors import SecretWatchError, ValidationError, describe, safe_errors
+from secretwatch._errors import (
+    SecretWatchError,
+    ValidationError,
+    describe,
+    passed_on,
+    safe_errors,
+)
 from secretwatch._snapshot import Snapshot
 
 __all__ = ["build_snapshot"]
@@ -30,7 +36,9 @@ def build_snapshot(
             it raises is passed on with its message, prefixed with the path (and key) when
             it names neither; any other exception is
             reported by type only (a pydantic error by field and message) and not chained,
-            since messages of parsers quote their input.
+            since messages of parsers quote their input. Any exception means a rejection,
+            ``SystemExit`` included, except a ``KeyboardInterrupt`` on the main thread (a
+            Ctrl-C), which is raised again, new.
     """
     values = decoders.decode_all(files, path=path)
     candidate = Snapshot(values, version=version, path=path, raw=files)
@@ -46,9 +54,11 @@ def build_snapshot(
             where = f"key {error.key!r} in {error.path}" if error.key else error.path
             error.args = (f"{where}: {error.message}", *error.args[1:])
         raise error from None
-    except (Exception, SystemExit) as exc:  # sys.exit() in a validator rejects too
+    except BaseException as exc:  # sys.exit() in a validator rejects too
         failure = exc
     if failure is not None:  # raised outside the handler: it is not the error's context
+        if passed_on(failure):
+            raise KeyboardInterrupt
         message = f"{path} version rejected by validate: {describe(failure)}"
         raise ValidationError(message, path=path, errors=safe_errors(failure))
     if verdict is False:

@@ -37,6 +37,7 @@ from secretwatch._errors import (
     SecretWatchError,
     ValidationError,
     describe,
+    passed_on,
     safe_errors,
 )
 from secretwatch._snapshot import Snapshot
@@ -180,6 +181,10 @@ def build_model(
             fields, its ``key`` is the key that gave the first field in error, if any.
         DecodeError: a key that fills a field is not UTF-8 text, or not the JSON a complex
             field needs.
+
+    Anything the model's code raises (``settings_customise_sources``, its sources and
+    validators), ``BaseException`` included, is a :class:`ValidationError`, but for a
+    ``KeyboardInterrupt`` on the main thread (a Ctrl-C), which is raised again, new.
     """
 
     def given(source: str) -> dict[str, Any]:
@@ -187,26 +192,32 @@ def build_model(
 
     values = dict(init_kwargs)
     secrets = WatchedSecretsSource(model, volumes, **given("secrets"))
-    sources = model.settings_customise_sources(
-        model,
-        init_settings=InitSettingsSource(model, init_kwargs=values, **given("init")),
-        env_settings=EnvSettingsSource(model, **given("env")),
-        dotenv_settings=DotEnvSettingsSource(model, **given("dotenv")),
-        file_secret_settings=secrets,
-    )
-    if any(isinstance(source, CliSettingsSource) for source in sources):
-        raise TypeError(
-            f"{model.__name__}.settings_customise_sources returns a command-line source: "
-            "watch_settings does not parse the command line; parse it once and pass the "
-            "values as keyword arguments"
+    try:  # the model's code (its hook, sources and validators) may raise anything
+        sources = model.settings_customise_sources(
+            model,
+            init_settings=InitSettingsSource(model, init_kwargs=values, **given("init")),
+            env_settings=EnvSettingsSource(model, **given("env")),
+            dotenv_settings=DotEnvSettingsSource(model, **given("dotenv")),
+            file_secret_settings=secrets,
         )
-    defaults = DefaultSettingsSource(model, **given("default"))
-    try:
-        return model(_build_sources=((*sources, defaults), values))
-    except SecretWatchError:
-        raise
-    except (Exception, SystemExit) as exc:  # a validator's sys.exit() rejects, as elsewhere
+    except BaseException as exc:
         failure = exc
+    else:
+        if any(isinstance(source, CliSettingsSource) for source in sources):
+            raise TypeError(
+                f"{model.__name__}.settings_customise_sources returns a command-line source: "
+                "watch_settings does not parse the command line; parse it once and pass the "
+                "values as keyword arguments"
+            )
+        defaults = DefaultSettingsSource(model, **given("default"))
+        try:
+            return model(_build_sources=((*sources, defaults), values))
+        except SecretWatchError:
+            raise
+        except BaseException as exc:  # a validator's sys.exit() rejects, as elsewhere
+            failure = exc
+    if passed_on(failure):  # a Ctrl-C: new, outside the handler
+        raise KeyboardInterrupt
     if isinstance(failure.__cause__, SecretWatchError):  # raised in a source, wrapped by it
         raise failure.__cause__
     names = field_names(model)

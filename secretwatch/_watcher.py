@@ -19,7 +19,7 @@ import structlog
 from secretwatch._debounce import Debouncer
 from secretwatch._decoders import Decoders, DecoderSpec
 from secretwatch._dispatch import Dispatcher, Subscription
-from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError, scrub
+from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError, outward
 from secretwatch._load import build_snapshot
 from secretwatch._monitor import Monitor
 from secretwatch._rejections import Rejections, digest
@@ -47,10 +47,13 @@ class SecretWatcher:
             directory), or a single file.
         decoders: how to decode each key: a mapping from a key or glob pattern to
             ``"text"`` (UTF-8, the default), ``"bytes"``, ``"json"``, ``"base64"`` or a
-            callable ``bytes -> value``. A value that fails to decode rejects the version.
+            callable ``bytes -> value``. A value that fails to decode rejects the version:
+            a callable that raises anything (``SystemExit`` too) rejects it, reported by
+            the exception's type only.
         validate: called with each new candidate :class:`Snapshot`; raising or returning
             ``False`` rejects it. Raise :class:`ValidationError` to give your own reason;
-            other exceptions are reported by type only (their messages may quote values).
+            other exceptions (any ``BaseException``) are reported by type only (their
+            messages may quote values).
         debounce: seconds of quiet to wait after an event before reading, so that a burst
             of events becomes one reload. 0 reads at once. A swap of ``..data`` (the
             kubelet's commit of a complete version) is read at once whatever the debounce,
@@ -66,6 +69,15 @@ class SecretWatcher:
             volume gives an empty snapshot (version 0) and is loaded when it appears.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+
+    Exceptions from your code: anything a decoder or ``validate`` raises, ``BaseException``
+    included (``SystemExit``, ``KeyboardInterrupt``, ``GeneratorExit``, your own), is that
+    code's failure and rejects the version (``last_error``, a ``secretwatch.rejected`` event,
+    the ``subscribe_errors`` callbacks); anything a callback raises is logged
+    (``secretwatch.callback_failed``). The watcher keeps watching. The one exception: a
+    ``KeyboardInterrupt`` on the main thread, where a Ctrl-C lands, while :meth:`start` or
+    :meth:`reload` runs there, is raised again from it (a new one, without frames below it
+    or chained exceptions), so Ctrl-C still interrupts.
     """
 
     def __init__(
@@ -125,6 +137,10 @@ class SecretWatcher:
             VolumeNotFoundError: the path does not exist and ``required`` is true.
             SecretWatchError: the first version is rejected: there is nothing good to keep.
             RuntimeError: the watcher was stopped before (a watcher runs once).
+            KeyboardInterrupt: a Ctrl-C while it loads (a new one: see the class).
+
+        Whatever it raises has no traceback frames below ``start()`` and no chained
+        exceptions: their locals and messages could hold the volume's values.
         """
         with self._lock:
             if self._state == "running":
@@ -132,6 +148,7 @@ class SecretWatcher:
             if self._state == "stopped":
                 raise RuntimeError("a stopped SecretWatcher cannot start again: create a new one")
             self._state = "running"
+        failure: BaseException | None = None
         try:
             self._monitor = Monitor(
                 self._path,
@@ -141,14 +158,13 @@ class SecretWatcher:
                 interval=self._poll_interval,
             )
             self._load(first=True)
-        except SecretWatchError as exc:
+        except BaseException as exc:
+            failure = exc
+        if failure is not None:
             self.stop()
             # without the frames below start() (their locals hold the volume's bytes) and
             # without the exceptions it was raised during (which may quote them)
-            raise scrub(exc)  # noqa: B904 (chaining is what scrub removes)
-        except BaseException:
-            self.stop()
-            raise
+            raise outward(failure)
         self._schedule_resync()
         if self._layout is Layout.FILE and is_subpath_mount(self._path):
             _log.warning(
@@ -243,7 +259,8 @@ class SecretWatcher:
         """Call ``callback(change)`` after each applied change (only those touching ``keys``).
 
         Callbacks run on a secretwatch worker thread, one change at a time, in order. An
-        exception in a callback is logged and affects nothing else.
+        exception in a callback, of any kind (``SystemExit`` too), is logged by its type and
+        where it was raised (``secretwatch.callback_failed``) and affects nothing else.
         """
         return self._dispatcher.on_change(callback, keys)
 
@@ -294,10 +311,16 @@ class SecretWatcher:
 
         A valid new version is applied (and callbacks fire) as for an event. A rejected one
         keeps the current snapshot and sets :attr:`last_error`; this does not raise for it.
+        A Ctrl-C on the main thread is raised as by :meth:`start`, without frames below
+        ``reload()``; it is not a rejection.
         """
         if self._state != "running":
             raise RuntimeError(f"reload() needs a running watcher (this one is {self._state})")
-        return self._load(forced=True)
+        try:
+            return self._load(forced=True)
+        except BaseException as exc:  # a Ctrl-C, say: without the frames below reload()
+            failure = exc
+        raise outward(failure)
 
     # -- the pipeline: event -> debounce -> load -> swap -> notify -------------------
 

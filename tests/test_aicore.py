@@ -193,7 +193,7 @@ def test_a_create_that_may_have_reached_the_api_is_not_sent_twice(
     auth = ClientCredentials(f"{fake.url}/oauth/token", fake.client_id, fake.client_secret)
     with SecretsAPI(fake.url, auth, sleep=sleeps, timeout=0.5) as client:
         fake.delay_next(1.0)  # the API answers after the client gave up reading
-        with pytest.raises(AICoreError, match="POST /admin/secrets: ReadTimeout"):
+        with pytest.raises(AICoreError, match="POST /v2/admin/secrets: ReadTimeout"):
             client.create("slow", data={"k": "v"}, scope=RG)
     assert sleeps == []
     assert [r.method for r in fake.requests if r.path == "/v2/admin/secrets"] == ["POST"]

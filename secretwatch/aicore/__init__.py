@@ -10,20 +10,23 @@ Example:
 """
 
 from secretwatch.aicore._auth import ClientCredentials
-from secretwatch.aicore._client import Secret, SecretsAPI
+from secretwatch.aicore._client import SecretsAPI
 from secretwatch.aicore._errors import (
     AICoreError,
     APIError,
     InvalidSecretError,
+    MalformedResponseError,
     ReplicationTimeoutError,
 )
 from secretwatch.aicore._scope import Scope
+from secretwatch.aicore._secret import Secret
 
 __all__ = [
     "AICoreError",
     "APIError",
     "ClientCredentials",
     "InvalidSecretError",
+    "MalformedResponseError",
     "ReplicationTimeoutError",
     "Scope",
     "Secret",

@@ -1,14 +1,16 @@
 """OAuth client credentials for the AI API: a token fetched once, reused until shortly
-before it expires, and fetched again once when the API answers 401."""
+before it expires, and fetched again when the API refuses it (401)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Generator
+from urllib.parse import urlsplit
 
 import httpx
 
+from secretwatch.aicore._answers import TokenAnswer, check_status, parse, read_body
 from secretwatch.aicore._errors import APIError
 
 __all__ = ["ClientCredentials"]
@@ -17,17 +19,31 @@ _LEEWAY = 60.0  # seconds before expiry when a token counts as expired
 
 
 class ClientCredentials(httpx.Auth):
-    """``httpx`` authentication with an OAuth client-credentials token from ``token_url``."""
+    """``httpx`` authentication with an OAuth client-credentials token from ``token_url``.
 
-    requires_response_body = True
+    The token request is sent by this object, on a connection of its own, so that its
+    answer is read as the API's are (at most 1 MiB, within ``timeout``, no redirect, the
+    documented shape; else a :class:`MalformedResponseError`): an answer that passes through
+    an ``httpx`` auth flow is read whole. :class:`SecretsAPI` calls :meth:`forget` when the
+    API answers 401, and sends the request once more with a new token.
 
-    def __init__(self, token_url: str, client_id: str, client_secret: str):
+    Args:
+        token_url: the token endpoint (``<url>/oauth/token``).
+        client_id, client_secret: the service key's ``clientid`` and ``clientsecret``.
+        timeout: seconds for the token request, its answer included.
+    """
+
+    def __init__(
+        self, token_url: str, client_id: str, client_secret: str, *, timeout: float = 30.0
+    ):
         self._token_url = token_url
+        self._path = urlsplit(token_url).path or "/"
         self._form = {
             "grant_type": "client_credentials",
             "client_id": client_id,
             "client_secret": client_secret,
         }
+        self._timeout = timeout
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires = 0.0
@@ -37,37 +53,39 @@ class ClientCredentials(httpx.Auth):
         return f"ClientCredentials(token_url={self._token_url!r})"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self._valid_token()
-        if token is None:
-            token = self._store((yield self._token_request()))
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code == 401:  # revoked or expired early: one new token, one retry
-            token = self._store((yield self._token_request()))
-            request.headers["Authorization"] = f"Bearer {token}"
-            yield request
+        request.headers["Authorization"] = f"Bearer {self.token()}"
+        yield request
 
-    def _valid_token(self) -> str | None:
+    def token(self) -> str:
+        """A valid token: the one held, or a new one."""
         with self._lock:
             if self._token is not None and time.monotonic() < self._expires:
                 return self._token
-            return None
+        return self._fetch()
 
-    def _token_request(self) -> httpx.Request:
-        return httpx.Request("POST", self._token_url, data=self._form)
-
-    def _store(self, response: httpx.Response) -> str:
-        if response.status_code != 200:
-            raise APIError(response.status_code, None, "the token request failed", None)
-        try:
-            body = response.json()
-            token = str(body["access_token"])
-            lifetime = float(body.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError):
-            raise APIError(200, None, "the token response holds no access_token", None) from None
+    def forget(self, token: str) -> None:
+        """The API refused ``token`` (revoked, or expired early): the next request fetches
+        a new one (unless another thread has already)."""
         with self._lock:
-            self._token = token
+            if self._token == token:
+                self._token = None
+
+    def _fetch(self) -> str:
+        headers = {"Accept-Encoding": "identity"}
+        with httpx.Client(timeout=self._timeout, headers=headers) as client:
+            started = time.monotonic()
+            with client.stream("POST", self._token_url, data=self._form) as response:
+                check_status(response, "POST", self._path)
+                if response.status_code != 200:
+                    raise APIError(response.status_code, None, "the token request failed", None)
+                body = read_body(
+                    response, "POST", self._path, started=started, timeout=self._timeout
+                )
+        answer = parse(TokenAnswer, body, "POST", self._path)
+        lifetime = answer.expires_in
+        with self._lock:
+            self._token = answer.access_token
             # a minute early, or half the lifetime of a short-lived token
             self._expires = time.monotonic() + lifetime - min(_LEEWAY, lifetime / 2)
             self.fetched += 1
-        return token
+        return answer.access_token

@@ -8,8 +8,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -18,55 +16,18 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from secretwatch._backoff import backoff
+from secretwatch.aicore._answers import Details, Page, api_error, check_status, parse, read_body
 from secretwatch.aicore._auth import ClientCredentials
-from secretwatch.aicore._errors import AICoreError, APIError, ReplicationTimeoutError
+from secretwatch.aicore._errors import AICoreError, MalformedResponseError, ReplicationTimeoutError
 from secretwatch.aicore._rules import check_data, check_labels, check_name
 from secretwatch.aicore._scope import Scope
+from secretwatch.aicore._secret import Secret
 
-__all__ = ["Secret", "SecretsAPI"]
+__all__ = ["MAX_LISTED", "SecretsAPI"]
 
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
-_REPLICATION_FIELDS = ("resourceGroupSecretReplicationStatus", "resourceGroupSecretsSyncStatus")
 _PAGE = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Secret:
-    """A generic secret as the API describes it (never its values).
-
-    Attributes:
-        name: its name.
-        created_at: when it was created, if the API said.
-        labels: its labels.
-        replication: for a tenant-wide secret, resource group -> replicated; else ``None``.
-    """
-
-    name: str
-    created_at: datetime | None
-    labels: dict[str, str] = field(default_factory=dict)
-    replication: dict[str, bool] | None = None
-
-    @property
-    def replicated(self) -> bool:
-        """Whether every resource group has it (``False`` while the status is unknown)."""
-        return bool(self.replication) and all(self.replication.values())  # type: ignore[union-attr]
-
-    @classmethod
-    def from_api(cls, body: Mapping[str, Any]) -> Secret:
-        """From a ``GenericSecretDetails`` body (either name of the replication field)."""
-        created = body.get("createdAt")
-        labels = {str(item["key"]): str(item.get("value", "")) for item in body.get("labels") or []}
-        replication = next(
-            (body[name] for name in _REPLICATION_FIELDS if body.get(name) is not None), None
-        )
-        return cls(
-            name=str(body["name"]),
-            created_at=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
-            labels=labels,
-            replication=None
-            if replication is None
-            else {str(k): bool(v) for k, v in replication.items()},
-        )
+MAX_LISTED = 10_000  # secrets list() reads at most (the default quota is a handful)
 
 
 class _Environment(BaseSettings):
@@ -91,8 +52,13 @@ class SecretsAPI:
             connect; with exponential backoff and jitter (429 honours ``Retry-After``).
             400, 401 (after one new token), 403, 404 and others are not retried.
         backoff: the first retry's delay, in seconds; it doubles up to ``max_backoff``.
-        timeout: seconds per request.
+        timeout: seconds per request: to connect, for each read, and for the whole answer.
         sleep: how to wait between retries (tests pass a recorder).
+
+    Answers are not trusted: a body is read up to 1 MiB (``MAX_ANSWER_BYTES``), within
+    ``timeout``, uncompressed; a redirect is not followed (the credentials would go with
+    it); a 2xx body must have the documented shape. Anything else raises a
+    :class:`MalformedResponseError` naming the endpoint and the problem, never the body.
     """
 
     def __init__(
@@ -108,7 +74,11 @@ class SecretsAPI:
     ):
         base = base_url.rstrip("/")
         self.base_url = base if base.endswith("/v2") else f"{base}/v2"
-        self._client = httpx.Client(auth=auth, timeout=timeout)
+        # no compressed answers: a body's size is bounded as it arrives (see _answers)
+        headers = {"Accept-Encoding": "identity"}
+        self._client = httpx.Client(auth=auth, timeout=timeout, headers=headers)
+        self._auth = auth
+        self._timeout = timeout
         self._retries = retries
         self._backoff = backoff
         self._max_backoff = max_backoff
@@ -156,7 +126,9 @@ class SecretsAPI:
         token_url = auth_url.rstrip("/")
         if not token_url.endswith("/oauth/token"):
             token_url += "/oauth/token"
-        return cls(base_url, ClientCredentials(token_url, client_id, secret), **options)
+        timeout = float(options.get("timeout", 30.0))
+        auth = ClientCredentials(token_url, client_id, secret, timeout=timeout)
+        return cls(base_url, auth, **options)
 
     def close(self) -> None:
         """Close the HTTP connections."""
@@ -210,9 +182,15 @@ class SecretsAPI:
         self._request("PATCH", f"/admin/secrets/{quote(name)}", scope, body=body)
 
     def get(self, name: str, *, scope: Scope) -> Secret:
-        """The secret's name, creation time, labels and replication status."""
+        """The secret's name, creation time, labels and replication status.
+
+        Raises:
+            MalformedResponseError: the answer is not a ``GenericSecretDetails``.
+        """
         check_name(name)
-        return Secret.from_api(self._request("GET", f"/admin/secrets/{quote(name)}", scope).json())
+        path = f"/admin/secrets/{quote(name)}"
+        body = self._request("GET", path, scope, read=True)
+        return Secret._from_details(parse(Details, body, "GET", _v2(path)), "GET", _v2(path))
 
     def list(self, *, scope: Scope) -> list[Secret]:
         """Every secret of the scope (all pages)."""
@@ -254,12 +232,17 @@ class SecretsAPI:
         skip = 0
         while True:
             params = {"$top": str(_PAGE), "$skip": str(skip), "$count": "true"}
-            body = self._request("GET", "/admin/secrets", scope, params=params).json()
-            resources = body.get("resources") or []
-            yield from (Secret.from_api(item) for item in resources)
-            skip += len(resources)
-            if not resources or skip >= int(body.get("count", skip)):
+            body = self._request("GET", "/admin/secrets", scope, params=params, read=True)
+            page = parse(Page, body, "GET", _v2("/admin/secrets"))
+            yield from (
+                Secret._from_details(d, "GET", _v2("/admin/secrets")) for d in page.resources
+            )
+            skip += len(page.resources)
+            if not page.resources or skip >= (skip if page.count is None else page.count):
                 return
+            if skip >= MAX_LISTED:
+                problem = f"more than {MAX_LISTED} secrets (the most list() reads)"
+                raise MalformedResponseError("GET", _v2("/admin/secrets"), problem)
 
     def _request(
         self,
@@ -269,32 +252,71 @@ class SecretsAPI:
         *,
         body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
-    ) -> httpx.Response:
-        url = self.base_url + path
-        content = None if body is None else json.dumps(body).encode()
-        headers = {**scope.headers, "Content-Type": "application/json"}
+        read: bool = False,
+    ) -> bytes:
+        """Send a request, retried as the class says; the body of its 2xx answer if ``read``.
+
+        Raises:
+            APIError: the API answered with an error.
+            MalformedResponseError: an answer it never gives (see ``read_body``).
+            AICoreError: no answer (after the retries).
+        """
+        request = self._client.build_request(
+            method,
+            self.base_url + path,
+            content=None if body is None else json.dumps(body).encode(),
+            headers={**scope.headers, "Content-Type": "application/json"},
+            params=params,
+        )
         for attempt in range(self._retries + 1):
             last = attempt == self._retries
             try:
-                response = self._client.request(
-                    method, url, content=content, headers=headers, params=params
-                )
+                response, answer = self._exchange(request, method, _v2(path), read=read)
             except httpx.TransportError as exc:
                 # a create that may have reached the API is not sent twice (a 409 would say
                 # the secret exists when this very request created it)
                 unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if last or (method == "POST" and not unsent):
-                    raise AICoreError(f"{method} {path}: {type(exc).__name__}") from None
+                    raise AICoreError(f"{method} {_v2(path)}: {type(exc).__name__}") from None
                 self._sleep(self._delay(attempt))
                 continue
+            except httpx.HTTPError as exc:  # not a network failure (a bad URL): not retried
+                raise AICoreError(f"{method} {_v2(path)}: {type(exc).__name__}") from None
             if response.status_code in _RETRY_STATUSES and not last:
                 wait = _retry_after(response)
                 self._sleep(self._delay(attempt) if wait is None else wait)
                 continue
             if response.is_error:
-                raise _api_error(response)
-            return response
+                raise api_error(response, answer)
+            return answer
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _exchange(
+        self, request: httpx.Request, method: str, path: str, *, read: bool
+    ) -> tuple[httpx.Response, bytes]:
+        """Send ``request`` once (twice after a 401 with a new token); the response,
+        closed, and its body when it is needed: a 2xx one if ``read``, an error's."""
+        started = time.monotonic()
+        response = self._client.send(request, stream=True)
+        if response.status_code == 401 and isinstance(self._auth, ClientCredentials):
+            response.close()  # revoked or expired early: one new token, one more try
+            self._auth.forget(request.headers["Authorization"].removeprefix("Bearer "))
+            response = self._client.send(request, stream=True)
+        try:
+            check_status(response, method, path)
+            wanted = read if response.is_success else response.is_error
+            if not wanted or response.status_code in _RETRY_STATUSES:
+                return response, b""
+            timeout = self._timeout
+            try:
+                body = read_body(response, method, path, started=started, timeout=timeout)
+            except MalformedResponseError:
+                if response.is_success:
+                    raise
+                body = b""  # an error's status says enough without its body
+            return response, body
+        finally:
+            response.close()
 
     def _delay(self, attempt: int) -> float:
         return backoff(attempt, first=self._backoff, most=self._max_backoff)
@@ -317,17 +339,9 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _api_error(response: httpx.Response) -> APIError:
-    try:
-        error = response.json()["error"]
-        return APIError(
-            response.status_code,
-            error.get("code"),
-            str(error.get("message", "")),
-            error.get("requestId"),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return APIError(response.status_code, None, response.reason_phrase, None)
+def _v2(path: str) -> str:
+    """The endpoint as the API documents it, for messages: ``/v2/admin/secrets``."""
+    return f"/v2{path}"
 
 
 def _service_key(text: str) -> dict[str, Any]:

@@ -1,4 +1,11 @@
-"""Errors of the AI Core secrets client. None carries a request body or a secret value."""
+"""Errors of the AI Core secrets client. None carries a request body or a secret value::
+
+AICoreError                     root
+ ├── InvalidSecretError         a name, key, label or value breaks the API's rules
+ ├── APIError                   the API answered with an error status
+ ├── MalformedResponseError     an answer the API never gives (shape, size, redirect)
+ └── ReplicationTimeoutError    not replicated everywhere in time
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ __all__ = [
     "AICoreError",
     "APIError",
     "InvalidSecretError",
+    "MalformedResponseError",
     "ReplicationTimeoutError",
 ]
 
@@ -36,6 +44,30 @@ class APIError(AICoreError):
         self.code = code
         self.message = message
         self.request_id = request_id
+
+
+class MalformedResponseError(AICoreError):
+    """An answer the API never gives: not JSON, not the documented shape, larger than the
+    client reads, not complete in time, compressed unasked, or a redirect (never followed:
+    the credentials would go with it). Also for the token endpoint's answer.
+
+    The message names the request and the problem (a field and its JSON type), never the
+    body or a string from the server: ``GET /v2/admin/secrets/NAME: unexpected answer:
+    labels.0 is a string where an object was expected``.
+
+    Attributes:
+        method: the request's method.
+        path: the endpoint's path (``/v2/admin/secrets/NAME``, ``/oauth/token``); for
+            :meth:`Secret.from_api`, ``GenericSecretDetails`` (and ``method`` is empty).
+        problem: what was wrong.
+    """
+
+    def __init__(self, method: str, path: str, problem: str):
+        where = f"{method} {path}" if method else path
+        super().__init__(f"{where}: unexpected answer: {problem}")
+        self.method = method
+        self.path = path
+        self.problem = problem
 
 
 class ReplicationTimeoutError(AICoreError, TimeoutError):
