@@ -171,7 +171,11 @@ def _operator_demo(out: TextIO) -> int:
         with SecretsAPI.from_service_key(api_server.service_key()) as api:
             api.create("shared-key", data={"token": _token()}, scope=tenant_wide)
             api.wait_replicated("shared-key", timeout=_TIMEOUT, interval=0.1)
-            with watch(mounted.path, debounce=0.05) as deployment:
+            # the kubelet writes the volume after the replication: wait for its first write
+            with watch(mounted.path, debounce=0.05, required=False) as deployment:
+                if deployment.wait_for_change(timeout=_TIMEOUT, since=0) is None:
+                    print("operator: the secret was never mounted", file=out)
+                    return 1
                 seen = deployment.snapshot.version
                 print(
                     f"deployed  version {seen}: keys {', '.join(sorted(deployment.snapshot))}",

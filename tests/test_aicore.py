@@ -346,9 +346,12 @@ def test_rotate_wait_and_the_deployment_follows(fake: FakeAICore, tmp_path: Path
     with api:
         api.create("shared-key", data={"token": "first"}, scope=Scope.tenant_wide())
         api.wait_replicated("shared-key", timeout=5)
-        with secretwatch.watch(volume.path, debounce=0) as secrets:
-            assert secrets["token"] == "first"
-            seen = secrets.snapshot.version
+        # the volume is written after the replication (as the kubelet's sync follows it)
+        with secretwatch.watch(volume.path, debounce=0, required=False) as secrets:
+            first = secrets.wait_for_change(timeout=10, since=0)
+            assert first is not None
+            assert first["token"] == "first"
+            seen = first.version
             api.update("shared-key", data={"token": "second"}, scope=Scope.tenant_wide())
             api.wait_replicated("shared-key", timeout=5)
             snapshot = secrets.wait_for_change(timeout=10, since=seen)
