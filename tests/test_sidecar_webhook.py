@@ -84,6 +84,23 @@ def test_sigterm_ends_the_sidecar_whatever_the_server_does(vol: AtomicVolume, ki
     assert len(failed) <= 1  # the running attempt, and no retry
 
 
+def test_sigterm_skips_the_other_webhooks_of_the_change(vol: AtomicVolume) -> None:
+    """SIGTERM while the first of two webhooks runs: it finishes (by its timeout), the second
+    is not called but reported as skipped."""
+    with (
+        HostileServer(trickle, tls=None) as first,
+        HostileServer(trickle, tls=None) as second,
+        watching(vol, first.url(), second.url(), options=("--webhook-timeout", "2")) as sidecar,
+    ):
+        sidecar.event("secretwatch.watching")
+        vol.write({"token": CANARY + "-2"})
+        first.connection()
+        assert sidecar.stop() == 0
+        skipped = sidecar.event("secretwatch.actions_skipped", version=2)
+        assert skipped["actions"] == [f"#2 http://127.0.0.1:{second.port}/..."]
+        assert second.connections.empty()
+
+
 def test_run_exits_on_sigterm_during_a_trickling_webhook(vol: AtomicVolume) -> None:
     """``run``: SIGTERM reaches the command at once, and ``run`` exits with its exit code
     once the running attempt has ended by --webhook-timeout."""

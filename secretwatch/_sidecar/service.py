@@ -33,6 +33,9 @@ __all__ = ["Service", "StopRequest", "build_actions", "stop_requests"]
 
 _log = structlog.get_logger("secretwatch")
 
+# seconds a stop waits for the running attempt beyond the longest an action allows itself
+_CLOSE_MARGIN = 2.0
+
 
 def build_actions(options: ActionOptions) -> list[Action]:
     """The actions the options ask for, in the order webhooks, signal, command."""
@@ -118,6 +121,8 @@ class Service:
         self.metrics = Metrics()
         self.actions = list(actions)
         self.runner = Runner(self.actions, retries=options.webhook_retries, metrics=self.metrics)
+        # an attempt ends by --webhook-timeout or --exec-timeout: a stop waits that long
+        self._close_timeout = max(options.webhook_timeout, options.exec_timeout) + _CLOSE_MARGIN
         watch = options.watch_options()
         watch["decoders"] = {"*": "bytes"}  # values are never used: a binary key is fine
         self.watchers = [SecretWatcher(path, **watch) for path in paths]
@@ -167,10 +172,11 @@ class Service:
         return all(results)
 
     def close(self) -> None:
-        """Stop watching, let the running action finish, stop serving."""
+        """Stop watching, let the running attempt finish (the other actions are skipped),
+        stop serving."""
         for watcher in self.watchers:
             watcher.stop()
-        self.runner.close()
+        self.runner.close(self._close_timeout)
         for action in self.actions:
             if isinstance(action, Webhook):
                 action.close()
