@@ -109,6 +109,14 @@ def trickle(server: HostileServer, connection: socket.socket) -> None:
         connection.sendall(b"a")
 
 
+def trickle_body(server: HostileServer, connection: socket.socket) -> None:
+    """A 200 whose chunked body never ends: a byte every 0.5 s."""
+    read_request_head(connection)
+    connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    while not server.closing.wait(0.5):
+        connection.sendall(b"1\r\na\r\n")
+
+
 def silent(server: HostileServer, connection: socket.socket) -> None:
     """Accepts, reads the request, never answers."""
     read_request_head(connection)

@@ -11,7 +11,15 @@ import pytest
 from secretwatch.testing import AtomicVolume
 
 from .conftest import TIMEOUT
-from .hostile import HostileServer, Unaccepting, flood, silent, tls_server_context, trickle
+from .hostile import (
+    HostileServer,
+    Unaccepting,
+    flood,
+    silent,
+    tls_server_context,
+    trickle,
+    trickle_body,
+)
 from .sidecar import Receiver, Sidecar
 
 CANARY = "CANARY-webhook-5c1a"
@@ -54,6 +62,21 @@ def test_a_trickling_server_fails_the_attempt_at_the_timeout(
         sidecar.event("secretwatch.action_gave_up", action="webhook")
         assert sidecar.stop() == 0
     assert CANARY not in sidecar.output()
+
+
+def test_a_trickling_body_after_the_status_is_cut_off(vol: AtomicVolume) -> None:
+    """A 200 whose body trickles forever: the status decided, so the attempt is done, and
+    the body's drain ends by --webhook-timeout with the connection closed."""
+    with (
+        HostileServer(trickle_body, tls=None) as server,
+        watching(vol, server.url(), options=("--webhook-timeout", "1")) as sidecar,
+    ):
+        sidecar.event("secretwatch.watching")
+        vol.write({"token": CANARY + "-2"})
+        sidecar.event("secretwatch.action_done", action="webhook", attempt=1)
+        assert server.client_closed.wait(TIMEOUT), "the connection stayed open"
+        assert server.connections.qsize() == 1  # done: no retry
+        assert sidecar.stop() == 0
 
 
 HOSTILE = {
