@@ -26,7 +26,7 @@ from secretwatch.aicore import (
 )
 
 from .conftest import TIMEOUT
-from .hostile import Answer, HostileAPI, MiB, endless, json_answer
+from .hostile_api import Answer, HostileAPI, MiB, endless, json_answer
 
 CANARY = "CANARY-answer-7d31"
 SECRET = ("GET", "/v2/admin/secrets/shared-key")

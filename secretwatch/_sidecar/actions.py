@@ -20,7 +20,16 @@ import httpx
 
 from secretwatch._sidecar.reaper import spawn
 
-__all__ = ["Action", "ActionError", "Event", "Exec", "Signal", "Webhook", "redact_url"]
+__all__ = [
+    "DRAIN_BYTES",
+    "Action",
+    "ActionError",
+    "Event",
+    "Exec",
+    "Signal",
+    "Webhook",
+    "redact_url",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,35 +64,61 @@ def redact_url(url: httpx.URL) -> str:
 
 
 class Webhook:
-    """An HTTP request with a JSON body naming the volume, version and changed keys."""
+    """An HTTP request with a JSON body naming the volume, version and changed keys.
+
+    One attempt (connect, send and response together) takes at most ``timeout`` seconds,
+    whatever the server does: a server that trickles its answer a byte at a time is cut off
+    there too. The status line decides; of the body, at most :data:`DRAIN_BYTES` are read
+    (so that a short answer ends cleanly), then the connection is closed.
+    """
 
     kind = "webhook"
 
     def __init__(self, url: str, *, method: str, status: int, timeout: float, number: int = 1):
+        # imported here: a sidecar without webhooks never loads httpcore nor h11
+        from secretwatch._sidecar.transport import (  # noqa: PLC0415
+            DeadlineTransport,
+            environment_proxy,
+        )
+
         try:
             parsed = httpx.URL(url)
         except httpx.InvalidURL:  # not quoted: the URL may hold credentials
             raise ValueError(f"--webhook: webhook #{number} is not a valid URL") from None
         if parsed.scheme not in {"http", "https"} or not parsed.host:
             raise ValueError(f"--webhook: webhook #{number} is not an http:// or https:// URL")
+        try:
+            proxy = environment_proxy(parsed)
+        except ValueError as exc:
+            raise ValueError(f"--webhook: webhook #{number}: {exc}") from None
         auth = None
         if parsed.userinfo:
             auth = httpx.BasicAuth(parsed.username, parsed.password)
         self._url = parsed.copy_with(userinfo=b"") if parsed.userinfo else parsed
         self._method = method.upper()
         self._status = status
+        self._timeout = timeout
         # one client for the process's life, so one TLS context (a client per request
         # costs a new one, and memory, every time); a new connection per call, though: a
         # kept-alive one may have been closed by the server since the last rotation
-        limits = httpx.Limits(max_keepalive_connections=0)
-        self._client = httpx.Client(auth=auth, timeout=timeout, limits=limits)
+        transport = DeadlineTransport(
+            total=timeout, ssl_context=httpx.create_ssl_context(), proxy=proxy
+        )
+        self._client = httpx.Client(
+            auth=auth, timeout=timeout, transport=transport, trust_env=False
+        )  # the transport has the environment's proxy and the client's CA (SSL_CERT_FILE)
         self.target = f"#{number} {redact_url(parsed)}"  # the number tells webhooks apart
 
     def __call__(self, event: Event) -> None:
         body = {"path": event.path, "version": event.version, "changed_keys": list(event.keys)}
         try:
-            response = self._client.request(self._method, self._url, json=body)
+            with self._client.stream(self._method, self._url, json=body) as response:
+                _drain(response)
             self._client.cookies.clear()  # each call stands alone
+        except httpx.TimeoutException as exc:
+            raise ActionError(
+                f"webhook {self.target}: {type(exc).__name__}, not done within {self._timeout} s"
+            ) from None
         except httpx.HTTPError as exc:
             raise ActionError(f"webhook {self.target}: {type(exc).__name__}") from None
         if response.status_code != self._status:
@@ -97,6 +132,22 @@ class Webhook:
 
     def __repr__(self) -> str:
         return f"Webhook({self._method} {self.target})"
+
+
+DRAIN_BYTES = 4096  # of a webhook response's body read before the connection is closed
+
+
+def _drain(response: httpx.Response) -> None:
+    """Read at most :data:`DRAIN_BYTES` of the body (the reads stop at the first that
+    brings the total there: one network read is at most 64 KiB), undecoded, so that no
+    compressed body is inflated. The status has decided already: an error here is no
+    failure, the connection is closed anyway."""
+    read = 0
+    with contextlib.suppress(httpx.HTTPError):
+        for chunk in response.iter_raw():
+            read += len(chunk)
+            if read >= DRAIN_BYTES:
+                break
 
 
 class Signal:

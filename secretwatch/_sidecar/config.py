@@ -49,7 +49,11 @@ class ActionOptions(WatchConfig):
         description="retries of a failed action (webhook, signal or command), with "
         "exponential backoff and jitter",
     )
-    webhook_timeout: float = Field(default=5.0, gt=0, description="seconds per webhook request")
+    webhook_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="seconds per webhook attempt: connect, send and response together",
+    )
     signal: str | None = Field(
         default=None,
         description="send this signal (HUP, SIGUSR1, 1...) to the process of --pid-file "

@@ -3,7 +3,10 @@
 One thread runs the actions: those of a change all run (each retried until it succeeds or
 its retries are spent) before the next change's start. A failure is logged and counted at
 every attempt; an action that still fails after its last retry is reported as failed, never
-dropped silently. On close, the running attempt finishes and what is left is reported.
+dropped silently. On close (SIGTERM), the running attempt finishes, with no retry after it;
+the other actions of its change and the changes still queued are skipped, and reported.
+Each attempt is bounded by its action (``--webhook-timeout``, ``--exec-timeout``), so a
+stop waits for one attempt at most.
 """
 
 from __future__ import annotations
@@ -51,8 +54,7 @@ class Runner:
 
     def run_now(self, event: Event) -> bool:
         """Run the actions for ``event`` on this thread; whether every one succeeded."""
-        results = [self._run(action, event) for action in self._actions]  # every one runs
-        return all(results)
+        return self._run_all(event)
 
     @property
     def alive(self) -> bool:
@@ -63,23 +65,40 @@ class Runner:
         """No more retries nor events: the running attempt is the last one."""
         self._closing.set()
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Let the running attempt finish, skip the rest (reported), stop the thread.
 
         Waits for the running attempt, which each action bounds (``--webhook-timeout``,
-        ``--exec-timeout``).
+        ``--exec-timeout``), and at most ``timeout`` seconds: the backstop for a wait that
+        no action bounds (the system resolver's, say). Past it, the attempt is left to the
+        end of the process (its thread is a daemon), and that is logged.
         """
         self._closing.set()
         self._events.put(None)
-        self._thread.join()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            _log.warning("secretwatch.actions_abandoned", waited=timeout)
 
     def _loop(self) -> None:
         while (event := self._events.get()) is not None:
+            self._run_all(event)
+
+    def _run_all(self, event: Event) -> bool:
+        """Run every action for ``event`` in order, unless closing (the rest is reported as
+        skipped); whether every one succeeded."""
+        succeeded = True
+        for index, action in enumerate(self._actions):
             if self._closing.is_set():
-                _log.warning("secretwatch.actions_skipped", path=event.path, version=event.version)
-                continue
-            for action in self._actions:
-                self._run(action, event)
+                skipped = [action.target for action in self._actions[index:]]
+                _log.warning(
+                    "secretwatch.actions_skipped",
+                    path=event.path,
+                    version=event.version,
+                    actions=skipped,
+                )
+                return False
+            succeeded = self._run(action, event) and succeeded
+        return succeeded
 
     def _run(self, action: Action, event: Event) -> bool:
         log = _log.bind(
@@ -87,24 +106,21 @@ class Runner:
         )
         attempts = self._retries + 1
         for attempt in range(attempts):
-            if attempt and self._closing.is_set():
-                break
             try:
                 action(event)
             except Exception as exc:  # an ActionError says why; anything else, by its type
                 reason = str(exc) if isinstance(exc, ActionError) else type(exc).__name__
                 self._metrics.action_failures.labels(action.kind).inc()
-                retrying = attempt + 1 < attempts
+                retrying = attempt + 1 < attempts and not self._closing.is_set()
                 log.warning(
                     "secretwatch.action_failed",
                     attempt=attempt + 1,
                     error=reason,
                     retrying=retrying,
                 )
-                if retrying:
-                    self._closing.wait(
-                        backoff(attempt, first=self._backoff, most=self._max_backoff)
-                    )
+                delay = backoff(attempt, first=self._backoff, most=self._max_backoff)
+                if not retrying or self._closing.wait(delay):  # no retry once closing
+                    break
                 continue
             self._metrics.actions.labels(action.kind).inc()
             log.info("secretwatch.action_done", attempt=attempt + 1)

@@ -31,6 +31,9 @@ __all__ = ["Service", "build_actions", "handle_signals"]
 
 _log = structlog.get_logger("secretwatch")
 
+# seconds a stop waits for the running attempt beyond the longest an action allows itself
+_CLOSE_MARGIN = 2.0
+
 
 def build_actions(options: ActionOptions) -> list[Action]:
     """The actions the options ask for, in the order webhooks, signal, command."""
@@ -85,6 +88,8 @@ class Service:
         self.metrics = Metrics(self.watchers)
         self.actions = list(actions)
         self.runner = Runner(self.actions, retries=options.webhook_retries, metrics=self.metrics)
+        # an attempt ends by --webhook-timeout or --exec-timeout: a stop waits that long
+        self._close_timeout = max(options.webhook_timeout, options.exec_timeout) + _CLOSE_MARGIN
         self._listen = options.listen
         self._server: StatusServer | None = None
 
@@ -130,10 +135,11 @@ class Service:
         return all(results)
 
     def close(self) -> None:
-        """Stop watching, let the running action finish, stop serving."""
+        """Stop watching, let the running attempt finish (the other actions are skipped),
+        stop serving."""
         for watcher in self.watchers:
             watcher.stop()
-        self.runner.close()
+        self.runner.close(self._close_timeout)
         for action in self.actions:
             if isinstance(action, Webhook):
                 action.close()

@@ -1,8 +1,9 @@
 """``secretwatch watch``: watch volumes, run the actions on every change, serve status.
 
 The watchers, the action runner and the status server work on threads of their own; the
-main thread waits for SIGTERM or SIGINT, then the watchers stop, the running action
-finishes, and it exits 0.
+main thread waits for SIGTERM or SIGINT, then the watchers stop, the running attempt of an
+action finishes (bounded by --webhook-timeout or --exec-timeout), the rest is skipped, and
+it exits 0.
 """
 
 from __future__ import annotations
