@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 
 from structlog.testing import LogCapture
@@ -52,7 +53,7 @@ def test_close_skips_the_rest_and_does_not_retry(logs: LogCapture) -> None:
     blocking, recording = Blocking(), Recording()
     runner = Runner([blocking, recording], retries=5, metrics=Metrics(), backoff=0.01)
     runner.submit(EVENT)
-    runner.submit(Event("/secret", 3, ("token",)))
+    runner.submit(Event("/other", 3, ("token",)))
     assert blocking.started.wait(TIMEOUT)
     runner.cancel()
     blocking.release.set()
@@ -84,3 +85,44 @@ def test_close_waits_at_most_its_timeout(logs: LogCapture) -> None:
         ]
     finally:
         blocking.release.set()
+
+
+class Succeeding(Blocking):
+    """An action whose attempt waits until the test releases it, then succeeds; the events
+    it was called with are put in a queue."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+
+    def __call__(self, event: Event) -> None:
+        self.started.set()
+        self.release.wait(TIMEOUT)
+        self.events.put(event)
+
+
+def test_changes_that_wait_are_merged_per_volume(logs: LogCapture) -> None:
+    """While an action runs, later changes of a volume wait as one (the latest version, the
+    keys of all), however many come: the queue holds one change per volume."""
+    action = Succeeding()
+    runner = Runner([action], retries=0, metrics=Metrics())
+    try:
+        runner.submit(EVENT)
+        assert action.started.wait(TIMEOUT)
+        for version in range(3, 103):
+            runner.submit(Event("/secret", version, (f"key-{version % 3}",)))
+        runner.submit(Event("/other", 7, ("token",)))
+        runner.submit(Event("/secret", 103, ("token",)))
+        assert len(runner._waiting) == 2
+        action.release.set()
+        run = [action.events.get(timeout=TIMEOUT) for _ in range(3)]
+    finally:
+        action.release.set()
+        runner.close(TIMEOUT)
+    assert run == [
+        EVENT,
+        Event("/secret", 103, ("key-0", "key-1", "key-2", "token")),
+        Event("/other", 7, ("token",)),
+    ]
+    assert len(events(logs, "secretwatch.actions_merged")) == 100
+    assert events(logs, "secretwatch.actions_skipped") == []

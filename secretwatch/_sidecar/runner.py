@@ -7,11 +7,16 @@ dropped silently. On close (SIGTERM), the running attempt finishes, with no retr
 the other actions of its change and the changes still queued are skipped, and reported.
 Each attempt is bounded by its action (``--webhook-timeout``, ``--exec-timeout``), so a
 stop waits for one attempt at most.
+
+At most one change per volume waits its turn: a later change of a volume whose change
+still waits is merged into it (the later version, the keys of both; logged as
+``secretwatch.actions_merged``), since one reload takes the neighbour to the latest
+version. So the queue holds at most one change per volume, however long the actions take
+(retrying a server that is down, say) and however often a writer changes the volume.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Sequence
 
@@ -43,14 +48,31 @@ class Runner:
         self._metrics = metrics
         self._backoff = backoff
         self._max_backoff = max_backoff
-        self._events: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._waiting: dict[str, Event] = {}  # path -> its change to run, oldest first
+        self._queued = threading.Condition()
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="secretwatch-actions", daemon=True)
         self._thread.start()
 
     def submit(self, event: Event) -> None:
-        """Run the actions for ``event`` after those of earlier events."""
-        self._events.put(event)
+        """Run the actions for ``event`` after those of earlier events (merged into the
+        change of its volume that still waits, if one does)."""
+        with self._queued:
+            if self._closing.is_set() and not self._thread.is_alive():
+                self._skip(event, self._actions)  # nothing will run it: say so
+                return
+            earlier = self._waiting.get(event.path)
+            if earlier is not None:
+                _log.info(
+                    "secretwatch.actions_merged",
+                    path=event.path,
+                    version=event.version,
+                    merged_version=earlier.version,
+                )
+                keys = tuple(sorted({*earlier.keys, *event.keys}))
+                event = Event(event.path, event.version, keys)
+            self._waiting[event.path] = event  # an earlier one keeps its place
+            self._queued.notify()
 
     def run_now(self, event: Event) -> bool:
         """Run the actions for ``event`` on this thread; whether every one succeeded."""
@@ -73,15 +95,21 @@ class Runner:
         no action bounds (the system resolver's, say). Past it, the attempt is left to the
         end of the process (its thread is a daemon), and that is logged.
         """
-        self._closing.set()
-        self._events.put(None)
+        with self._queued:
+            self._closing.set()
+            self._queued.notify()
         self._thread.join(timeout)
         if self._thread.is_alive():
             _log.warning("secretwatch.actions_abandoned", waited=timeout)
 
     def _loop(self) -> None:
-        while (event := self._events.get()) is not None:
-            self._run_all(event)
+        while True:
+            with self._queued:
+                self._queued.wait_for(lambda: self._waiting or self._closing.is_set())
+                if not self._waiting:  # closing, and nothing left to report
+                    return
+                event = self._waiting.pop(next(iter(self._waiting)))
+            self._run_all(event)  # once closing, reported as skipped
 
     def _run_all(self, event: Event) -> bool:
         """Run every action for ``event`` in order, unless closing (the rest is reported as
@@ -89,16 +117,18 @@ class Runner:
         succeeded = True
         for index, action in enumerate(self._actions):
             if self._closing.is_set():
-                skipped = [action.target for action in self._actions[index:]]
-                _log.warning(
-                    "secretwatch.actions_skipped",
-                    path=event.path,
-                    version=event.version,
-                    actions=skipped,
-                )
+                self._skip(event, self._actions[index:])
                 return False
             succeeded = self._run(action, event) and succeeded
         return succeeded
+
+    def _skip(self, event: Event, actions: Sequence[Action]) -> None:
+        _log.warning(
+            "secretwatch.actions_skipped",
+            path=event.path,
+            version=event.version,
+            actions=[action.target for action in actions],
+        )
 
     def _run(self, action: Action, event: Event) -> bool:
         log = _log.bind(
