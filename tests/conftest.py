@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import queue
 import shutil
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -48,6 +52,21 @@ class Recorder:
             return self.errors.get(timeout=timeout)
         except queue.Empty:
             pytest.fail(f"no rejection within {timeout} s")
+
+
+def aicore_cli(service_key: Mapping[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m secretwatch ARGS`` with ``service_key`` as its AI Core credentials (and
+    no other ``AICORE_*`` variable)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AICORE_")}
+    env["AICORE_SERVICE_KEY"] = json.dumps(service_key)
+    return subprocess.run(
+        [sys.executable, "-m", "secretwatch", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
 
 
 @pytest.fixture

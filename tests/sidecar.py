@@ -132,6 +132,16 @@ class Sidecar:
             if event["event"] == name and all(event.get(k) == v for k, v in fields.items()):
                 return event
 
+    def said(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        """The next line the command printed on stdout, as JSON (``run``'s command)."""
+        try:
+            line = self.stdout.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"the command said nothing within {timeout} s: {self.output()}")
+        if line is None:
+            pytest.fail(f"the command's output ended: {self.output()}")
+        return dict(json.loads(line))
+
     def total(self, name: str, field: str, at_least: int, timeout: float = TIMEOUT) -> int:
         """Wait until the ``field`` of every ``name`` event logged so far (whether read with
         :meth:`event` or not) adds up to ``at_least``; return the sum."""

@@ -25,7 +25,7 @@ from secretwatch.aicore import (
     SecretsAPI,
 )
 
-from .conftest import TIMEOUT
+from .conftest import TIMEOUT, aicore_cli
 from .hostile_api import Answer, HostileAPI, MiB, endless, json_answer
 
 CANARY = "CANARY-answer-7d31"
@@ -56,16 +56,7 @@ def api(hostile: HostileAPI) -> Iterator[SecretsAPI]:
 
 
 def secretwatch(hostile: HostileAPI, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AICORE_")}
-    env["AICORE_SERVICE_KEY"] = json.dumps(hostile.service_key())
-    return subprocess.run(
-        [sys.executable, "-m", "secretwatch", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=60,
-    )
+    return aicore_cli(hostile.service_key(), *args)
 
 
 def assert_one_clear_line(done: subprocess.CompletedProcess[str], *phrases: str) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +11,8 @@ import pytest
 
 from secretwatch.aicore import Scope, SecretsAPI
 from secretwatch.testing import FakeAICore
+
+from .conftest import aicore_cli
 
 CANARY = "CANARY-rotate-5a0c"
 
@@ -28,16 +28,7 @@ def fake() -> Iterator[FakeAICore]:
 
 
 def secretwatch(fake: FakeAICore, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AICORE_")}
-    env["AICORE_SERVICE_KEY"] = json.dumps(fake.service_key())
-    return subprocess.run(
-        [sys.executable, "-m", "secretwatch", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=60,
-    )
+    return aicore_cli(fake.service_key(), *args)
 
 
 def test_rotate_and_wait_for_replication(fake: FakeAICore, tmp_path: Path) -> None:

@@ -7,9 +7,7 @@ that showed in some runs only.
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -19,7 +17,6 @@ import pytest
 
 from secretwatch.testing import AtomicVolume
 
-from .conftest import TIMEOUT
 from .sidecar import Sidecar
 
 CANARY = "CANARY-pid1-51c7"
@@ -53,16 +50,6 @@ class Init(Sidecar):
         pid = self.process.pid
         (init,) = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         return int(init)
-
-    def said(self) -> dict[str, object]:
-        """The next line the command printed."""
-        try:
-            line = self.stdout.get(timeout=TIMEOUT)
-        except queue.Empty:
-            pytest.fail(f"the command said nothing within {TIMEOUT} s: {self.output()}")
-        if line is None:
-            pytest.fail(f"the command's output ended: {self.output()}")
-        return dict(json.loads(line))
 
     def reaped(self, count: int) -> None:
         """Wait until ``count`` more orphans were reported reaped (and no more)."""

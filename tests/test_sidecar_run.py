@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import select
 import signal
 import sys
@@ -54,15 +52,7 @@ def vol(tmp_path: Path) -> AtomicVolume:
 
 
 class Run(Sidecar):
-    def said(self, timeout: float = TIMEOUT) -> dict[str, object]:
-        """The next line the child printed."""
-        try:
-            line = self.stdout.get(timeout=timeout)
-        except queue.Empty:
-            pytest.fail(f"the command said nothing within {timeout} s: {self.output()}")
-        if line is None:
-            pytest.fail(f"the command's output ended: {self.output()}")
-        return dict(json.loads(line))
+    """``secretwatch run`` whose command is :data:`CHILD`, which says what it gets."""
 
 
 def running(vol: AtomicVolume, *options: str, child_args: tuple[str, ...] = ()) -> Run:
