@@ -7,8 +7,6 @@ pacing (a byte every half second) is the attack, not a way to synchronise: tests
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import queue
 import socket
 import ssl
@@ -177,41 +175,13 @@ class Unaccepting:
 def tls_server_context(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
     """A server context with a new self-signed certificate for 127.0.0.1, and the
     certificate's file (what a client trusts, e.g. with SSL_CERT_FILE)."""
-    crypto = pytest.importorskip("cryptography", reason="the examples extra is not installed")
-    del crypto
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from .certificates import self_signed
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    certificate, key, _ = self_signed("127.0.0.1", ip="127.0.0.1")
     cert_file = tmp_path / "webhook-cert.pem"
     key_file = tmp_path / "webhook-key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    cert_file.write_bytes(certificate)
+    key_file.write_bytes(key)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     return context, cert_file

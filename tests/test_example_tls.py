@@ -3,7 +3,6 @@ pair is rejected and the previous certificate is still served."""
 
 from __future__ import annotations
 
-import datetime
 import signal
 import socket
 import ssl
@@ -11,47 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from secretwatch.testing import AtomicVolume
 
+from .certificates import self_signed
 from .conftest import TIMEOUT
 
-crypto = pytest.importorskip("cryptography", reason="the examples extra is not installed")
-
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
-
 EXAMPLE = Path(__file__).parent.parent / "examples" / "tls" / "server.py"
-
-
-def self_signed(name: str) -> tuple[bytes, bytes, bytes]:
-    """A certificate (PEM), its key (PEM) and its DER form, for ``name``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return (
-        certificate.public_bytes(serialization.Encoding.PEM),
-        key_pem,
-        certificate.public_bytes(serialization.Encoding.DER),
-    )
 
 
 def served_certificate(port: int) -> bytes:
