@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import secretwatch._listing as listing_module
 import secretwatch._volume as volume_module
 from secretwatch import ReadError, SymlinkEscapeError, TooLargeError, VolumeNotFoundError
 from secretwatch._volume import Layout, is_subpath_mount, list_volume, read_volume
@@ -95,10 +96,12 @@ def test_version_being_deleted_is_never_returned_in_part(
     """Listed mid-rotation (old version half deleted), the read is confirmed stale and redone."""
     vol = AtomicVolume(tmp_path / "v")
     vol.write({"tls.crt": "crt-1", "tls.key": "key-1", "ca.crt": "ca-1"})
-    real_walk = volume_module._walk
+    real_walk = listing_module.walk
     rotated = []
 
-    def walk_mid_rotation(path: str, root: str, top: str):  # type: ignore[no-untyped-def]
+    def walk_mid_rotation(  # type: ignore[no-untyped-def]
+        path: str, root: int, real_root: str, top: str
+    ):
         if not rotated:  # the kubelet's steps 5-9 for version 2, and step 12 under way
             rotated.append(True)
             new = vol.path / "..2026_11_28_21_34_22.2"
@@ -107,10 +110,10 @@ def test_version_being_deleted_is_never_returned_in_part(
                 (new / key).write_text(f"{key}-2")
             os.symlink(new.name, vol.path / "..data_tmp")
             os.rename(vol.path / "..data_tmp", vol.path / "..data")
-            (Path(top) / "tls.key").unlink()  # rmtree of version 1 has begun
-        return real_walk(path, root, top)
+            (Path(real_root) / top / "tls.key").unlink()  # rmtree of version 1 has begun
+        return real_walk(path, root, real_root, top)
 
-    monkeypatch.setattr(volume_module, "_walk", walk_mid_rotation)
+    monkeypatch.setattr(listing_module, "walk", walk_mid_rotation)
     assert read(vol.path) == {key: f"{key}-2".encode() for key in ("tls.crt", "tls.key", "ca.crt")}
     assert rotated
 
@@ -121,17 +124,17 @@ def test_old_version_deleted_under_the_reader_is_retried(
     """ENOENT from a version deleted after the listing makes the read start over."""
     vol = AtomicVolume(tmp_path / "v")
     vol.write({"a": "1", "b": "1"})
-    real_list = volume_module.list_volume
+    real_list = volume_module.list_open
     calls = []
 
-    def list_then_rotate(path: str):  # type: ignore[no-untyped-def]
-        listing = real_list(path)
+    def list_then_rotate(path: str, root: int):  # type: ignore[no-untyped-def]
+        listing = real_list(path, root)
         if not calls:  # the listing names version 1; version 2 replaces it before any read
             vol.write({"a": "2", "b": "2"})
         calls.append(listing.revision)
         return listing
 
-    monkeypatch.setattr(volume_module, "list_volume", list_then_rotate)
+    monkeypatch.setattr(volume_module, "list_open", list_then_rotate)
     assert read(vol.path) == {"a": b"2", "b": b"2"}
     assert len(calls) == 2
 
@@ -197,16 +200,16 @@ def test_a_file_made_a_link_after_the_listing_is_not_followed(
         vol.path.mkdir()
         vol.replace("token", "t")
         target = vol.path / "token"
-    real_list = volume_module.list_volume
+    real_list = volume_module.list_open
 
-    def list_then_swap(path: str):  # type: ignore[no-untyped-def]
-        listing = real_list(path)
+    def list_then_swap(path: str, root: int):  # type: ignore[no-untyped-def]
+        listing = real_list(path, root)
         if not target.is_symlink():  # after the first listing only
             target.unlink()
             target.symlink_to(outside)
         return listing
 
-    monkeypatch.setattr(volume_module, "list_volume", list_then_swap)
+    monkeypatch.setattr(volume_module, "list_open", list_then_swap)
     with pytest.raises(SymlinkEscapeError) as info:
         read(vol.path)
     assert info.value.key == "token"
