@@ -48,10 +48,11 @@ DATA_LINK = "..data"
 CHANGED = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})
 """What an open below the root fails with when a writer removed a name or put a link in
 place of a directory or a file since the listing: read the volume again."""
-_ROOT = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC  # the user's path, followed
+_PATH = getattr(os, "O_PATH", os.O_RDONLY)  # to open names in only: needs x, as a path walk
+_ROOT = _PATH | os.O_DIRECTORY | os.O_CLOEXEC  # the user's path, followed
 _DIRECTORY = os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _LIST = os.O_RDONLY | _DIRECTORY  # a directory to list
-_SEARCH = os.O_PATH | _DIRECTORY  # a directory to open names in: like a path walk, needs x only
+_SEARCH = _PATH | _DIRECTORY  # a directory to open names in
 _WRITER_NAME = re.compile(r"\.\.(data_tmp$|\d)")  # '..data_tmp' and the '..<timestamp>' dirs
 
 WatchDir = tuple[str, frozenset[str] | None]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ from secretwatch._volume import Layout, is_subpath_mount, list_volume, read_volu
 from secretwatch.testing import AtomicVolume
 
 from .conftest import bind_mount
+from .test_permissions import unprivileged
 
 MiB = 1024 * 1024
 
@@ -326,3 +330,26 @@ def test_kubelet_key_is_not_a_subpath_mount(tmp_path: Path) -> None:
     vol = AtomicVolume(tmp_path / "v")
     vol.write({"a": "1"})
     assert not is_subpath_mount(str(vol.path / "a"))
+
+
+SEARCH_ONLY = """
+import json, os, sys
+from secretwatch._volume import read_volume
+from secretwatch.testing import AtomicVolume
+
+volume = AtomicVolume(sys.argv[1])
+volume.write({"a": "1", "nested/b": "2"})
+os.chmod(volume.path, 0o311)  # its names can be opened, but it can't be listed
+files = read_volume(sys.argv[1], max_bytes=100).files
+print(json.dumps({key: data.decode() for key, data in files.items()}))
+"""
+
+
+def test_a_kubelet_volume_that_can_be_searched_but_not_listed_is_read(tmp_path: Path) -> None:
+    """The volume's directory is opened only to open names in: a kubelet volume is read with
+    search permission on it alone, as a path walk would."""
+    tmp_path.chmod(0o755)
+    command = [*unprivileged(), sys.executable, "-c", SEARCH_ONLY, str(tmp_path / "secret")]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"a": "1", "nested/b": "2"}
