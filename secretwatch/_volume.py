@@ -9,20 +9,31 @@ Pure functions over the file system, no threads. Three layouts are understood:
   Keys are the relative paths of its regular files.
 - ``file``: a single file; its name is the key.
 
+Every name below the volume's root is resolved without following a link (``_listing``):
+the root is opened once, following the user's path; each directory below it, ``..data``'s
+version directory included, is opened relative to its parent's descriptor with
+``O_NOFOLLOW | O_DIRECTORY``, and each file relative to its directory's with ``O_NOFOLLOW``.
+A directory or file swapped with a link while the volume is read fails that open, and the
+volume is read again: what is read is inside the volume. Two links are followed on purpose:
+a single watched file is opened through its link (``/etc/secret/tls.crt`` is
+``..data/tls.crt``), and a link in the volume to a regular file in it is resolved by the
+listing to that file's path below the root (one that leads out raises
+``SymlinkEscapeError``), which is then opened like any other, without following links.
+
 Names starting with ``..`` are the writer's own and never keys. A directory that is empty,
 or holds the atomic writer's names but no ``..data`` yet, is not written yet: reading it
 raises a *transient* ``ReadError`` (a watcher waits for the writer's next event instead of
-applying an empty version). Reading resolves ``..data``
-once, reads every key from that version and confirms afterwards that ``..data`` still
-points where it did; without ``..data``, it confirms that no file was replaced or written
-while the volume was read. Otherwise it starts over. A kubelet version is not checked file
-by file: it is never written after its commit (and is read-only in a pod); an edit in place
-there is followed like any writer without a commit point, by the read its event brings.
+applying an empty version). Reading resolves ``..data`` once, reads every key from that
+version and confirms afterwards that ``..data`` still points where it did; without
+``..data``, it confirms that no file was replaced or written while the volume was read; in
+both cases, that the path is still the directory read. Otherwise it starts over. A kubelet
+version is not checked file by file: it is never written after its commit (and is
+read-only in a pod); an edit in place there is followed like any writer without a commit
+point, by the read its event brings.
 """
 
 from __future__ import annotations
 
-import enum
 import errno
 import os
 import re
@@ -35,9 +46,19 @@ from typing import NamedTuple
 from secretwatch._errors import (
     ReadError,
     SecretWatchError,
-    SymlinkEscapeError,
     TooLargeError,
     VolumeNotFoundError,
+)
+from secretwatch._listing import (
+    CHANGED,
+    DATA_LINK,
+    Layout,
+    Listing,
+    Opener,
+    WatchDir,
+    changing,
+    list_open,
+    open_root,
 )
 
 __all__ = [
@@ -46,46 +67,19 @@ __all__ = [
     "Layout",
     "Listing",
     "Version",
+    "WatchDir",
     "fingerprint",
     "is_subpath_mount",
     "list_volume",
     "read_volume",
 ]
 
-DATA_LINK = "..data"
 _ATTEMPTS = 8  # reads of a volume before giving up; backoff 0, 1, 2, 4 ... 64 ms between them
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC  # O_NONBLOCK: a FIFO never blocks us
 _CHUNK = 65536  # the first read of a file, which takes a typical key whole
 _MAX_CHUNK = 1024 * 1024  # the later ones, however large max_bytes is
-_WRITER_NAME = re.compile(r"\.\.(data_tmp$|\d)")  # '..data_tmp' and the '..<timestamp>' dirs
 
 Signature = tuple[int, int, int, int, int]
-WatchDir = tuple[str, frozenset[str] | None]
-
-
-class Layout(enum.StrEnum):
-    """How a volume is laid out on disk."""
-
-    KUBELET = "kubelet"
-    """A directory with a ``..data`` symlink, written by the kubelet's atomic writer."""
-    DIRECTORY = "directory"
-    """A plain directory of files."""
-    FILE = "file"
-    """A single file."""
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """What one version of a volume is made of, found without reading any file."""
-
-    layout: Layout
-    revision: str | None
-    """The ``..data`` target for the kubelet layout, else ``None``."""
-    entries: tuple[tuple[str, str], ...]
-    """``(key, file to open)`` pairs, sorted by key."""
-    watch: tuple[WatchDir, ...]
-    """Directories to watch for a change of this volume, each with the entry names that
-    matter in it (``None``: all)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,25 +92,12 @@ class Version:
 
 def list_volume(path: str) -> Listing:
     """Find the layout, the keys and the directories of the volume at ``path``."""
+    root = open_root(path)
     try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise VolumeNotFoundError(f"{path} does not exist", path=path) from None
-    except OSError as exc:
-        raise ReadError(f"cannot open {path}: {exc.strerror}", path=path) from None
-    if stat.S_ISREG(mode):
-        return _list_file(path)
-    if not stat.S_ISDIR(mode):
-        raise ReadError(f"{path} is neither a directory nor a regular file", path=path)
-    try:
-        revision = os.readlink(os.path.join(path, DATA_LINK))
-    except FileNotFoundError:
-        return _list_directory(path)
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:  # EINVAL: ..data is not a link; it is ignored as a '..' name
-            raise ReadError(f"cannot read {path}/{DATA_LINK}: {exc.strerror}", path=path) from None
-        return _list_directory(path)
-    return _list_kubelet(path, revision)
+        return list_open(path, root)
+    finally:
+        if root is not None:
+            os.close(root)
 
 
 def read_volume(
@@ -138,24 +119,28 @@ def read_volume(
     for attempt in range(_ATTEMPTS):
         if attempt:
             time.sleep(0.001 * 2 ** (attempt - 1))
+        root = open_root(path)
         try:
-            listing = list_volume(path)
+            listing = list_open(path, root)
             if on_listing is not None and on_listing(listing) and list_volume(path) != listing:
                 message = f"{path} changed while its watches were added"
                 failure = ReadError(message, path=path, transient=True)
                 continue
-            files, signatures = _read_files(path, listing, max_bytes)
-            if _still_current(path, listing, signatures):
+            files, signatures = _read_files(path, root, listing, max_bytes)
+            if _still_current(path, root, listing, signatures):
                 return Version(listing, files)
-            failure = _changing(path)
-        except FileNotFoundError:  # a file or a version vanished under us: a writer is at work
-            failure = _changing(path)
-        except OSError as exc:  # listing a directory failed: permission denied, I/O error
-            raise ReadError(f"{path} cannot be read: {exc.strerror}", path=path) from None
+            failure = changing(path)
+        except OSError as exc:
+            if exc.errno not in CHANGED:  # listing a directory failed: permission, I/O error
+                raise ReadError(f"{path} cannot be read: {exc.strerror}", path=path) from None
+            failure = changing(path)  # a name vanished or became a link: a writer is at work
         except ReadError as exc:
             if not exc.transient:
                 raise
             failure = exc
+        finally:
+            if root is not None:
+                os.close(root)
     assert failure is not None
     if not os.path.lexists(path):
         raise VolumeNotFoundError(f"{path} does not exist", path=path)
@@ -180,8 +165,13 @@ def fingerprint(path: str) -> Fingerprint:
     timestamp tick, which the periodic resync catches.
     """
     try:
-        listing = list_volume(path)
-        stats = tuple((key, _signature(os.stat(file))) for key, file in listing.entries)
+        root = open_root(path)
+        try:
+            listing = list_open(path, root)
+            stats = tuple(_signatures(root, listing).items())
+        finally:
+            if root is not None:
+                os.close(root)
     except VolumeNotFoundError:
         return Fingerprint(None, None)
     except SecretWatchError as exc:
@@ -203,75 +193,11 @@ def is_subpath_mount(path: str) -> bool:
     return os.path.ismount(path) or os.path.realpath(path) in _mount_points()
 
 
-def _list_file(path: str) -> Listing:
-    key = os.path.basename(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    real = os.path.realpath(path)
-    watch: dict[str, frozenset[str]] = {parent: frozenset({key, DATA_LINK})}
-    real_parent, real_name = os.path.split(real)
-    watch[real_parent] = watch.get(real_parent, frozenset()) | {real_name}
-    return Listing(Layout.FILE, None, ((key, path),), tuple(watch.items()))
-
-
-def _list_directory(path: str) -> Listing:
-    root = os.path.realpath(path)
-    names = os.listdir(root)
-    if not names:  # a mount point not populated yet, or a volume being created
-        raise ReadError(f"{path} is empty", path=path, transient=True)
-    if any(_WRITER_NAME.match(name) for name in names):
-        # the atomic writer's own names without '..data': its first write is under way
-        raise ReadError(f"{path} is being written", path=path, transient=True)
-    entries, dirs = _walk(path, root, root)
-    return Listing(Layout.DIRECTORY, None, entries, tuple((d, None) for d in dirs))
-
-
-def _list_kubelet(path: str, revision: str) -> Listing:
-    root = os.path.realpath(path)
-    data_dir = os.path.realpath(os.path.join(root, revision))
-    if data_dir == root or not _inside(data_dir, root):
-        raise SymlinkEscapeError(f"{path}/{DATA_LINK} points outside the volume", path=path)
-    entries, dirs = _walk(path, root, data_dir)
-    watch: list[WatchDir] = [(root, frozenset({DATA_LINK}))]
-    watch.extend((d, None) for d in dirs)
-    return Listing(Layout.KUBELET, revision, entries, tuple(watch))
-
-
-def _walk(path: str, root: str, top: str) -> tuple[tuple[tuple[str, str], ...], list[str]]:
-    """Keys and directories under ``top``; links are followed only to files inside ``root``."""
-    entries: list[tuple[str, str]] = []
-    dirs = [top]
-    pending = [(top, "")]
-    while pending:
-        directory, prefix = pending.pop()
-        with os.scandir(directory) as scan:
-            for entry in scan:
-                if entry.name.startswith(".."):
-                    continue
-                key = prefix + entry.name
-                if not key.isprintable():  # also bytes that are not UTF-8 (lone surrogates)
-                    message = f"{path} has a file name that is not printable UTF-8: {key!r}"
-                    raise ReadError(message, path=path)
-                if entry.is_file(follow_symlinks=False):  # the most common first
-                    entries.append((key, entry.path))
-                elif entry.is_symlink():
-                    target = os.path.realpath(entry.path)
-                    if not _inside(target, root):
-                        message = f"key {key!r} in {path} is a link that points outside the volume"
-                        raise SymlinkEscapeError(message, path=path, key=key)
-                    if os.path.isfile(target):  # links to directories are not followed
-                        entries.append((key, target))
-                elif entry.is_dir(follow_symlinks=False):
-                    dirs.append(entry.path)
-                    pending.append((entry.path, key + "/"))
-    entries.sort()
-    return tuple(entries), dirs
-
-
 def _read_files(
-    path: str, listing: Listing, max_bytes: int
+    path: str, root: int | None, listing: Listing, max_bytes: int
 ) -> tuple[dict[str, bytes], dict[str, Signature]]:
-    """Read each file of ``listing`` whole; without ``..data``, also each one's signature
-    from before its read.
+    """Read each file of ``listing`` (below ``root``) whole; without ``..data``, also each
+    one's signature from before its read.
 
     A kubelet version is never written after its commit, and the final check of ``..data``
     tells whether it was swapped meanwhile: open, read, close is all it takes. In a volume
@@ -286,32 +212,36 @@ def _read_files(
     files: dict[str, bytes] = {}
     signatures: dict[str, Signature] = {}
     ask = min(_CHUNK, max_bytes + 1)
-    for key, file in listing.entries:
-        try:
-            fd = os.open(file, flags)
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:  # made a link since the listing: list again
-                raise _changing(path) from None
-            raise _unreadable(path, key, exc) from None
-        try:
-            if signed:
-                before = os.fstat(fd)
-                if not stat.S_ISREG(before.st_mode):
-                    message = f"key {key!r} in {path} is not a regular file"
-                    raise ReadError(message, path=path, key=key)
-                signatures[key] = _signature(before)
-            data = os.read(fd, ask)
-            if len(data) == ask:  # a regular file answers short only at its end: more to read
-                data = _read_rest(fd, data, max_bytes)
-                if len(data) > max_bytes:
-                    raise _too_large(path, key, len(data), max_bytes)
-        except OSError as exc:
-            raise _unreadable(path, key, exc) from None
-        finally:
-            os.close(fd)
-        files[key] = data
+    here, where = None, None  # the directory of the last file, and its descriptor
+    with Opener(root) as opener:
+        for key, directory, name in listing.entries:
+            if directory != here:  # OSError: a directory gone, or a link now
+                here, where = directory, opener.directory(directory)
+            try:
+                fd = os.open(name, flags, dir_fd=where)
+            except FileNotFoundError:
+                raise
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:  # made a link since the listing: list again
+                    raise changing(path) from None
+                raise _unreadable(path, key, exc) from None
+            try:
+                if signed:
+                    before = os.fstat(fd)
+                    if not stat.S_ISREG(before.st_mode):
+                        message = f"key {key!r} in {path} is not a regular file"
+                        raise ReadError(message, path=path, key=key)
+                    signatures[key] = _signature(before)
+                data = os.read(fd, ask)
+                if len(data) == ask:  # a regular file answers short only at its end: more
+                    data = _read_rest(fd, data, max_bytes)
+                    if len(data) > max_bytes:
+                        raise _too_large(path, key, len(data), max_bytes)
+            except OSError as exc:
+                raise _unreadable(path, key, exc) from None
+            finally:
+                os.close(fd)
+            files[key] = data
     return files, signatures
 
 
@@ -335,19 +265,34 @@ def _read_rest(fd: int, first: bytes, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _changing(path: str) -> ReadError:
-    return ReadError(f"{path} kept changing while being read", path=path, transient=True)
-
-
 def _too_large(path: str, key: str, size: int, max_bytes: int) -> TooLargeError:
     message = f"key {key!r} in {path} has {size} bytes or more, over max_bytes={max_bytes}"
     return TooLargeError(message, path=path, key=key)
 
 
-def _still_current(path: str, listing: Listing, signatures: dict[str, Signature]) -> bool:
+def _still_current(
+    path: str, root: int | None, listing: Listing, signatures: dict[str, Signature]
+) -> bool:
+    """Whether the version read is still the volume's: ``path`` is still the directory read
+    (not moved, unmounted or replaced meanwhile), and ``..data`` still names the version
+    read, or (without ``..data``) every file is still the one read."""
+    if root is not None and not os.path.samestat(os.fstat(root), os.stat(path)):
+        return False
     if listing.layout is Layout.KUBELET:
-        return os.readlink(os.path.join(path, DATA_LINK)) == listing.revision
-    return all(_signature(os.stat(file)) == signatures[key] for key, file in listing.entries)
+        return os.readlink(DATA_LINK, dir_fd=root) == listing.revision
+    return _signatures(root, listing) == signatures
+
+
+def _signatures(root: int | None, listing: Listing) -> dict[str, Signature]:
+    """The signature of each file of ``listing`` as it is now; a file that is a link now
+    is not followed (and so differs), except a single watched file."""
+    follow = listing.layout is Layout.FILE
+    signatures = {}
+    with Opener(root) as opener:
+        for key, directory, name in listing.entries:
+            where = opener.directory(directory)
+            signatures[key] = _signature(os.stat(name, dir_fd=where, follow_symlinks=follow))
+    return signatures
 
 
 def _signature(st: os.stat_result) -> Signature:
@@ -357,10 +302,6 @@ def _signature(st: os.stat_result) -> Signature:
 def _is_dangling(path: str) -> bool:
     link = os.path.join(path, DATA_LINK)
     return os.path.islink(link) and not os.path.exists(link)
-
-
-def _inside(target: str, root: str) -> bool:
-    return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
 
 
 _MOUNTINFO_ESCAPE = re.compile(r"\\([0-7]{3})")

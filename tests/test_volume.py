@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import secretwatch._listing as listing_module
 import secretwatch._volume as volume_module
 from secretwatch import ReadError, SymlinkEscapeError, TooLargeError, VolumeNotFoundError
 from secretwatch._volume import Layout, is_subpath_mount, list_volume, read_volume
 from secretwatch.testing import AtomicVolume
 
 from .conftest import bind_mount
+from .test_permissions import unprivileged
 
 MiB = 1024 * 1024
 
@@ -95,10 +100,12 @@ def test_version_being_deleted_is_never_returned_in_part(
     """Listed mid-rotation (old version half deleted), the read is confirmed stale and redone."""
     vol = AtomicVolume(tmp_path / "v")
     vol.write({"tls.crt": "crt-1", "tls.key": "key-1", "ca.crt": "ca-1"})
-    real_walk = volume_module._walk
+    real_walk = listing_module.walk
     rotated = []
 
-    def walk_mid_rotation(path: str, root: str, top: str):  # type: ignore[no-untyped-def]
+    def walk_mid_rotation(  # type: ignore[no-untyped-def]
+        path: str, root: int, real_root: str, top: str
+    ):
         if not rotated:  # the kubelet's steps 5-9 for version 2, and step 12 under way
             rotated.append(True)
             new = vol.path / "..2026_11_28_21_34_22.2"
@@ -107,10 +114,10 @@ def test_version_being_deleted_is_never_returned_in_part(
                 (new / key).write_text(f"{key}-2")
             os.symlink(new.name, vol.path / "..data_tmp")
             os.rename(vol.path / "..data_tmp", vol.path / "..data")
-            (Path(top) / "tls.key").unlink()  # rmtree of version 1 has begun
-        return real_walk(path, root, top)
+            (Path(real_root) / top / "tls.key").unlink()  # rmtree of version 1 has begun
+        return real_walk(path, root, real_root, top)
 
-    monkeypatch.setattr(volume_module, "_walk", walk_mid_rotation)
+    monkeypatch.setattr(listing_module, "walk", walk_mid_rotation)
     assert read(vol.path) == {key: f"{key}-2".encode() for key in ("tls.crt", "tls.key", "ca.crt")}
     assert rotated
 
@@ -121,17 +128,17 @@ def test_old_version_deleted_under_the_reader_is_retried(
     """ENOENT from a version deleted after the listing makes the read start over."""
     vol = AtomicVolume(tmp_path / "v")
     vol.write({"a": "1", "b": "1"})
-    real_list = volume_module.list_volume
+    real_list = volume_module.list_open
     calls = []
 
-    def list_then_rotate(path: str):  # type: ignore[no-untyped-def]
-        listing = real_list(path)
+    def list_then_rotate(path: str, root: int):  # type: ignore[no-untyped-def]
+        listing = real_list(path, root)
         if not calls:  # the listing names version 1; version 2 replaces it before any read
             vol.write({"a": "2", "b": "2"})
         calls.append(listing.revision)
         return listing
 
-    monkeypatch.setattr(volume_module, "list_volume", list_then_rotate)
+    monkeypatch.setattr(volume_module, "list_open", list_then_rotate)
     assert read(vol.path) == {"a": b"2", "b": b"2"}
     assert len(calls) == 2
 
@@ -197,16 +204,16 @@ def test_a_file_made_a_link_after_the_listing_is_not_followed(
         vol.path.mkdir()
         vol.replace("token", "t")
         target = vol.path / "token"
-    real_list = volume_module.list_volume
+    real_list = volume_module.list_open
 
-    def list_then_swap(path: str):  # type: ignore[no-untyped-def]
-        listing = real_list(path)
+    def list_then_swap(path: str, root: int):  # type: ignore[no-untyped-def]
+        listing = real_list(path, root)
         if not target.is_symlink():  # after the first listing only
             target.unlink()
             target.symlink_to(outside)
         return listing
 
-    monkeypatch.setattr(volume_module, "list_volume", list_then_swap)
+    monkeypatch.setattr(volume_module, "list_open", list_then_swap)
     with pytest.raises(SymlinkEscapeError) as info:
         read(vol.path)
     assert info.value.key == "token"
@@ -323,3 +330,26 @@ def test_kubelet_key_is_not_a_subpath_mount(tmp_path: Path) -> None:
     vol = AtomicVolume(tmp_path / "v")
     vol.write({"a": "1"})
     assert not is_subpath_mount(str(vol.path / "a"))
+
+
+SEARCH_ONLY = """
+import json, os, sys
+from secretwatch._volume import read_volume
+from secretwatch.testing import AtomicVolume
+
+volume = AtomicVolume(sys.argv[1])
+volume.write({"a": "1", "nested/b": "2"})
+os.chmod(volume.path, 0o311)  # its names can be opened, but it can't be listed
+files = read_volume(sys.argv[1], max_bytes=100).files
+print(json.dumps({key: data.decode() for key, data in files.items()}))
+"""
+
+
+def test_a_kubelet_volume_that_can_be_searched_but_not_listed_is_read(tmp_path: Path) -> None:
+    """The volume's directory is opened only to open names in: a kubelet volume is read with
+    search permission on it alone, as a path walk would."""
+    tmp_path.chmod(0o755)
+    command = [*unprivileged(), sys.executable, "-c", SEARCH_ONLY, str(tmp_path / "secret")]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"a": "1", "nested/b": "2"}
