@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -11,6 +12,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
 
 import pytest
@@ -83,6 +85,7 @@ class Sidecar:
             stderr=subprocess.PIPE,
             text=True,
             env=environment,
+            start_new_session=True,  # close() ends the session: what it started too
         )
         self.lines: list[str] = []  # everything it wrote, stdout and stderr
         self.events: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
@@ -184,12 +187,30 @@ class Sidecar:
         self.close()
 
     def close(self) -> None:
-        """Kill it if it still runs; close its pipes."""
+        """Kill it if it still runs, and whatever of its session is left (the command of
+        ``run``, in a process group of its own, when a test failed); close its pipes."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        for pid in _session(self.process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         for reader in self._readers:
             reader.join(TIMEOUT)
         for pipe in (self.process.stdout, self.process.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+def _session(session: int) -> list[int]:
+    """The processes of ``session`` (as ``/proc`` shows them)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text().rpartition(")")[2].split()
+            except OSError:  # ended meanwhile
+                continue
+            if int(stat[3]) == session:
+                found.append(int(entry.name))
+    return found

@@ -36,6 +36,8 @@ def test_the_watch_mode_follows_a_fallback_to_polling(
         (watcher,) = service.watchers
         path = watcher.path
         before = service.metrics.render()
+        assert sample(before, "secretwatch_reloads_total", path=path) == 0  # there, at 0
+        assert sample(before, "secretwatch_rejected_reloads_total", path=path) == 0
         assert sample(before, "secretwatch_watch_mode", path=path, mode="inotify") == 1
         assert sample(before, "secretwatch_version", path=path) == 1
 
@@ -51,6 +53,7 @@ def test_the_watch_mode_follows_a_fallback_to_polling(
         assert sample(after, "secretwatch_watch_mode", path=path, mode="polling") == 1
         assert sample(after, "secretwatch_watch_mode", path=path, mode="inotify") == 0
         assert sample(after, "secretwatch_version", path=path) == 2
+        assert sample(after, "secretwatch_reloads_total", path=path) == 1
         assert CANARY.encode() not in after
     finally:
         service.close()

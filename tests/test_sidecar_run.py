@@ -9,10 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from structlog.testing import LogCapture
 
+from secretwatch._sidecar.child import Child
+from secretwatch._sidecar.run import _pass_on
+from secretwatch._sidecar.signals import StopRequest
 from secretwatch.testing import AtomicVolume
 
-from .conftest import TIMEOUT
+from .conftest import TIMEOUT, events
 from .sidecar import Sidecar
 
 CANARY = "CANARY-run-3b9e"
@@ -27,13 +31,19 @@ def option(name):
 signal.signal(signal.SIGHUP, lambda *_: say("HUP"))
 if "--ignore-term" in sys.argv:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+elif "--linger" in sys.argv:  # says it got SIGTERM, and goes on
+    signal.signal(signal.SIGTERM, lambda *_: say("TERM"))
 else:
     signal.signal(signal.SIGTERM, lambda *_: (say("TERM"), sys.exit(7)))
 if option("--exit-once-with") and not os.path.exists(option("--marker")):
     open(option("--marker"), "w").close()
     sys.exit(int(option("--exit-once-with")))
-if "--with-grandchild" in sys.argv:
-    grandchild = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"])
+if "--with-grandchild" in sys.argv or "--with-stubborn-grandchild" in sys.argv:
+    stubborn = "--with-stubborn-grandchild" in sys.argv  # it ignores SIGTERM
+    ignore = "signal.signal(signal.SIGTERM, signal.SIG_IGN); " if stubborn else ""
+    script = f"import signal; {ignore}print(flush=True); signal.pause()"
+    grandchild = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    grandchild.stdout.readline()  # its signals are set
     say("started", grandchild=grandchild.pid)
 else:
     say("started")
@@ -98,19 +108,63 @@ def test_signal_on_change(vol: AtomicVolume) -> None:
 
 
 def test_hup_is_passed_on_to_the_command(vol: AtomicVolume) -> None:
-    """SIGHUP to run reaches the command, as sent to an init process, and does not stop run;
-    with no command running (waiting to start it again), it is reported, not passed on."""
+    """SIGHUP to run reaches the command, as sent to an init process, and does not stop run."""
     with running(vol) as run:
         first = run.said()
         for _ in range(3):
             run.process.send_signal(signal.SIGHUP)
             assert run.said() == {**first, "says": "HUP"}
         assert run.stop(signal.SIGTERM) == 7
-    with running(vol, child_args=("--exit-with", "3")) as run:
-        run.event("secretwatch.child_restarting")
-        run.process.send_signal(signal.SIGHUP)
-        assert run.event("secretwatch.signal_not_passed_on")["signal"] == "SIGHUP"
-        assert run.stop(signal.SIGTERM) == 128 + signal.SIGTERM
+
+
+def test_a_signal_with_no_command_to_take_it_is_reported(logs: LogCapture) -> None:
+    """With no command running (not started, or waiting to start it again), a signal for
+    it is reported, not passed on."""
+    child = Child(["true"], grace=1.0, stop=StopRequest())
+    _pass_on(child, signal.SIGHUP)
+    assert events(logs, "secretwatch.signal_not_passed_on") == [
+        {"event": "secretwatch.signal_not_passed_on", "signal": "SIGHUP", "log_level": "warning"}
+    ]
+
+
+def test_a_second_stopping_signal_goes_to_the_command_at_once(vol: AtomicVolume) -> None:
+    """After SIGTERM, run gives the command its grace period; a SIGINT then reaches the
+    command at once (as with an init process), rather than waiting out the grace."""
+    with running(vol, "--grace", "60", child_args=("--linger",)) as run:
+        first = run.said()
+        run.process.send_signal(signal.SIGTERM)
+        assert run.said() == {**first, "says": "TERM"}  # and it lingers
+        run.process.send_signal(signal.SIGINT)  # no handler: a KeyboardInterrupt ends it
+        assert run.wait() == 128 + signal.SIGINT
+
+
+def test_sigterm_during_a_restart_starts_no_new_command(vol: AtomicVolume) -> None:
+    """A SIGTERM while a restart waits for the old command takes that command over: run
+    ends within one grace period and starts no new command after the stop."""
+    with running(vol, "--grace", "1", child_args=("--linger",)) as run:
+        first = run.said()
+        vol.write({"token": CANARY + "-2"})
+        assert run.said() == {**first, "says": "TERM"}  # the restart's; it lingers
+        run.process.send_signal(signal.SIGTERM)
+        assert run.wait() == 128 + signal.SIGKILL  # killed at the end of the grace
+    started = [e for e in run.history if e["event"] == "secretwatch.child_started"]
+    assert len(started) == 1, run.output()
+
+
+def test_what_ignores_sigterm_in_the_group_is_killed_once_the_command_ends(
+    vol: AtomicVolume,
+) -> None:
+    """A process the command started that ignores SIGTERM does not outlive the command: once
+    the command has ended (at a restart, and at the stop), what is left of its group is
+    killed."""
+    with running(vol, child_args=("--with-stubborn-grandchild",)) as run:
+        first = run.said()
+        vol.write({"token": CANARY + "-2"})
+        assert run.said()["says"] == "TERM"
+        second = run.said()
+        assert gone(int(first["grandchild"]))
+        assert run.stop(signal.SIGTERM) == 7
+        assert gone(int(second["grandchild"]))
 
 
 def test_a_command_that_ends_well_ends_run(vol: AtomicVolume) -> None:

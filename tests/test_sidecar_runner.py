@@ -70,6 +70,20 @@ def test_close_skips_the_rest_and_does_not_retry(logs: LogCapture) -> None:
     ]
 
 
+def test_a_change_submitted_once_stopping_is_reported_skipped(logs: LogCapture) -> None:
+    """Once the runner is stopping, a change submitted is reported as skipped at once: it
+    would not run, and it is never left unreported in the queue."""
+    recording = Recording()
+    runner = Runner([recording], retries=0, metrics=Metrics())
+    runner.cancel()
+    runner.submit(EVENT)
+    assert len(runner._waiting) == 0
+    runner.close(TIMEOUT)
+    assert recording.calls == 0
+    skipped = events(logs, "secretwatch.actions_skipped")
+    assert [(entry["version"], entry["actions"]) for entry in skipped] == [(2, ["recording"])]
+
+
 def test_close_waits_at_most_its_timeout(logs: LogCapture) -> None:
     """An attempt that outlasts the close's timeout (a wait no action bounds) is left
     behind, logged, and close returns."""

@@ -155,6 +155,26 @@ def test_exec_gets_the_change_in_its_environment(vol: AtomicVolume, tmp_path: Pa
         assert sidecar.stop() == 0
 
 
+def test_exec_commands_get_the_default_signal_dispositions(
+    vol: AtomicVolume, tmp_path: Path
+) -> None:
+    """watch takes no action on SIGHUP, SIGUSR1 and SIGUSR2, but its --exec commands don't
+    inherit that: they get the signals' default actions (an ignored signal stays ignored
+    across exec, a handled one does not)."""
+    out = tmp_path / "ignored"
+    script = "import sys; open(sys.argv[1], 'w').write(open('/proc/self/status').read())"
+    command = f"{sys.executable} -c {script!r} {out}"
+    with Sidecar("watch", str(vol.path), "--debounce", "0", "--exec", command) as sidecar:
+        sidecar.event("secretwatch.watching")
+        vol.write({"token": CANARY + "-2"})
+        sidecar.event("secretwatch.action_done", action="exec", version=2)
+        assert sidecar.stop() == 0
+    (line,) = [line for line in out.read_text().splitlines() if line.startswith("SigIgn:")]
+    ignored = int(line.split()[1], 16)
+    for number in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        assert not ignored & (1 << (number - 1)), f"{number.name} is ignored"
+
+
 def test_a_command_that_times_out_is_killed_with_what_it_started(vol: AtomicVolume) -> None:
     """The command and its children are killed, the failure is reported, and the next
     change runs the command again."""

@@ -2,10 +2,13 @@
 
 The child never sees secretwatch's arguments. It runs in a process group of its own (but
 in a terminal's, when run from one, so that it can read the terminal), and stopping it
-stops the group: the processes it started too. A restart is graceful: SIGTERM, up to
-``grace`` seconds to exit, then SIGKILL. A child that exits on its own with 0 ends ``run``
-with 0; one that fails is started again after a backoff (1, 2, 4 ... 30 s), and each
-failure is logged. A child that can't be started again ends ``run`` with 127.
+stops the group: the processes it started too. A restart is graceful: SIGTERM to the group,
+up to ``grace`` seconds for the command to exit, then SIGKILL; once the command has ended,
+what is left of its group is killed. A stop that comes during a restart takes the command
+being restarted over (no new one is started), so it too ends within ``grace``. A child
+that exits on its own with 0 ends ``run`` with 0; one that fails is started again after a
+backoff (1, 2, 4 ... 30 s), and each failure is logged. A child that can't be started again
+ends ``run`` with 127.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Child:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._process: Process | None = None
+        self._retiring: Process | None = None  # the process a restart is stopping
         self._failures = 0  # failed exits in a row, for the backoff
         self._own_group = not sys.stdin.isatty()  # a terminal's group may read the terminal
         self.exited_on_its_own: int | None = None  # its exit code, when it ended run
@@ -56,8 +60,13 @@ class Child:
             if self._closing.is_set():
                 return
             old, self._process = self._process, None
-            if old is not None:
-                self._terminate(old)
+            self._retiring = old
+        if old is not None:  # not under the lock: a stop meanwhile takes it over
+            self._terminate(old)
+        with self._lock:
+            self._retiring = None
+            if self._closing.is_set() or self._process is not None:
+                return  # stopping; or started meanwhile (by start()), after the change
             self._failures = 0
             try:
                 self._spawn()
@@ -78,7 +87,7 @@ class Child:
         command's exit code."""
         self._closing.set()
         with self._lock:
-            process = self._process
+            process = self._process or self._retiring
         if process is None:
             return 1
         if process.poll() is not None:  # waiting to start it again: ended by this signal
@@ -88,6 +97,8 @@ class Child:
         return _exit_code(process.returncode)
 
     def _terminate(self, process: Process, number: signals.Signals = signals.SIGTERM) -> None:
+        """Send ``number`` to the group, give the command ``grace`` seconds, then SIGKILL;
+        once it has ended, kill what is left of its group (what ignored ``number``)."""
         if process.poll() is None:
             self._signal_group(process, number)
             try:
@@ -96,8 +107,7 @@ class Child:
                 _log.warning("secretwatch.child_killed", pid=process.pid, grace=self._grace)
                 self._signal_group(process, signals.SIGKILL)
                 process.wait()
-        else:  # ended already; what it started may not have
-            self._signal_group(process, signals.SIGKILL)
+        self._signal_group(process, signals.SIGKILL)  # what it left running
 
     def _signal_group(self, process: Process, number: signals.Signals) -> None:
         try:
@@ -114,10 +124,12 @@ class Child:
         env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ENV_PREFIX)}
         process = spawn(self._argv, process_group=group, env=env)
         self._process = process
-        _log.info("secretwatch.child_started", pid=process.pid, command=self._argv[0])
+        # waited for before anything else can fail: an ended child nobody waits for would
+        # keep the reaper of a PID 1 from the orphans behind it
         threading.Thread(
             target=self._watch, args=(process,), name="secretwatch-child", daemon=True
         ).start()
+        _log.info("secretwatch.child_started", pid=process.pid, command=self._argv[0])
 
     def _watch(self, process: Process) -> None:
         code = process.wait()

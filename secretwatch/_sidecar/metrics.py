@@ -48,6 +48,16 @@ class Metrics:
         )
         registry.register(_VolumeState(watchers))
 
+    def expect(self, *, paths: Sequence[str], kinds: Sequence[str]) -> None:
+        """Show the counters of these volumes and action kinds at 0 until they count: a
+        series that appears only with its first event reads as "no data", not as none."""
+        for path in paths:
+            self.reloads.labels(path)
+            self.rejected.labels(path)
+        for kind in kinds:
+            self.actions.labels(kind)
+            self.action_failures.labels(kind)
+
     def render(self) -> bytes:
         """The metrics in Prometheus' text format."""
         return generate_latest(self.registry)

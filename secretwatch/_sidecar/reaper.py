@@ -25,6 +25,8 @@ from typing import Any
 
 import structlog
 
+from secretwatch._errors import frames
+
 __all__ = ["Process", "Reaper", "spawn"]
 
 _log = structlog.get_logger("secretwatch")
@@ -100,9 +102,18 @@ class Reaper:
         while True:
             self._wake.wait()
             self._wake.clear()  # a wake from now on brings another look
-            reaped = reap_orphans()
-            if reaped:
-                _log.debug("secretwatch.reaped", processes=reaped)
+            try:
+                reaped = reap_orphans()
+                if reaped:
+                    _log.debug("secretwatch.reaped", processes=reaped)
+            except Exception as exc:  # the reaper must survive anything (a log that fails)
+                with contextlib.suppress(Exception):
+                    _log.error(
+                        "secretwatch.internal_error",
+                        task="reaping orphans",
+                        error_type=type(exc).__name__,
+                        frames=frames(exc),
+                    )
 
 
 def reap_orphans() -> int:

@@ -18,7 +18,7 @@ from secretwatch._sidecar.actions import Action, ActionError
 from secretwatch._sidecar.child import Child, RestartChild, SignalChild
 from secretwatch._sidecar.config import RunOptionsModel, signal_number
 from secretwatch._sidecar.service import Service, build_actions, handle_signals
-from secretwatch._sidecar.signals import StopRequest
+from secretwatch._sidecar.signals import Route, StopRequest
 
 __all__ = ["run_command"]
 
@@ -30,8 +30,9 @@ def run_command(options: RunOptionsModel, command: list[str]) -> int:
     stop = StopRequest()
     child = Child(command, grace=options.grace, stop=stop)
     # SIGHUP, SIGUSR1 and SIGUSR2 are meant for the command, as for an init process
-    passed_on = dict.fromkeys(_PASSED_ON, partial(_pass_on, child))
-    handle_signals(stop, (signals.SIGTERM, signals.SIGINT, signals.SIGQUIT), passed_on)
+    routes: dict[signals.Signals, Route] = dict.fromkeys(_PASSED_ON, partial(_pass_on, child))
+    routes.update(dict.fromkeys(_STOPPING, partial(_stopping, stop, child)))
+    handle_signals(routes)
     on_change: Action
     if options.on_change == "restart":
         on_change = RestartChild(child)
@@ -43,10 +44,13 @@ def run_command(options: RunOptionsModel, command: list[str]) -> int:
         print(f"secretwatch: {exc}", file=sys.stderr)
         return 2
     service = Service(options.paths, options, actions)
-    stop.on_stop.append(service.runner.cancel)
+    stop.when_stopped(service.runner.cancel)
     try:
         if not service.start():
             return 1
+        if stop.is_set():  # during the first load: the command is not started at all
+            _log.info("secretwatch.stopping", signal=stop.reason)
+            return 128 + signals.Signals[stop.reason]
         try:
             child.start()
         except OSError as exc:
@@ -64,6 +68,16 @@ def run_command(options: RunOptionsModel, command: list[str]) -> int:
 
 
 _PASSED_ON = (signals.SIGHUP, signals.SIGUSR1, signals.SIGUSR2)
+_STOPPING = (signals.SIGTERM, signals.SIGINT, signals.SIGQUIT)
+
+
+def _stopping(stop: StopRequest, child: Child, number: signals.Signals) -> None:
+    """The first stopping signal stops ``run`` (and is passed on to the command as it
+    stops it); a later one goes to the command at once, as for an init process."""
+    if stop.is_set():
+        _pass_on(child, number)
+    else:
+        stop.on_signal(number)
 
 
 def _pass_on(child: Child, number: signals.Signals) -> None:

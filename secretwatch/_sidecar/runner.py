@@ -58,8 +58,8 @@ class Runner:
         """Run the actions for ``event`` after those of earlier events (merged into the
         change of its volume that still waits, if one does)."""
         with self._queued:
-            if self._closing.is_set() and not self._thread.is_alive():
-                self._skip(event, self._actions)  # nothing will run it: say so
+            if self._closing.is_set():  # stopping: it would not run
+                self._skip(event, self._actions)
                 return
             earlier = self._waiting.get(event.path)
             if earlier is not None:

@@ -3,15 +3,15 @@
 A :class:`Service` starts a watcher per path (the first load of each must succeed), runs the
 actions of each later change in order (:class:`Runner`), keeps the metrics, and serves
 ``/healthz``, ``/readyz`` and ``/metrics`` when asked. :func:`handle_signals` routes the
-signals: those that stop to a :class:`StopRequest` the main thread waits for, SIGCHLD to a
-:class:`Reaper` where the sidecar is a container's init.
+signals (see :mod:`.signals`), and SIGCHLD to a :class:`Reaper` where the sidecar is a
+container's init.
 """
 
 from __future__ import annotations
 
 import os
 import signal as signals
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import prometheus_client
 import structlog
@@ -23,7 +23,7 @@ from secretwatch._sidecar.metrics import Metrics
 from secretwatch._sidecar.reaper import Reaper
 from secretwatch._sidecar.runner import Runner
 from secretwatch._sidecar.server import StatusServer
-from secretwatch._sidecar.signals import Route, StopRequest, route_signals
+from secretwatch._sidecar.signals import Route, route_signals
 from secretwatch._snapshot import Change
 from secretwatch._watcher import SecretWatcher
 
@@ -60,21 +60,17 @@ def build_actions(options: ActionOptions) -> list[Action]:
     return actions
 
 
-def handle_signals(
-    stop: StopRequest,
-    stopping: Iterable[signals.Signals],
-    others: Mapping[signals.Signals, Route] | None = None,
-) -> None:
-    """Route signals (see :func:`route_signals`): ``stopping`` ones set ``stop``, ``others``
-    as given; and as a container's init (PID 1), SIGCHLD to a reaper of orphans. Call it
-    from the main thread, before starting anything a signal must reach."""
-    routes: dict[signals.Signals, Route] = dict.fromkeys(stopping, stop.on_signal)
-    routes.update(others or {})
-    if os.getpid() == 1:  # a container's init: the orphans of the container come here
-        reaper = Reaper()
-        reaper.start()
+def handle_signals(routes: Mapping[signals.Signals, Route]) -> None:
+    """Route the signals as :func:`route_signals` does; and as a container's init (PID 1),
+    SIGCHLD to a reaper of orphans. Call it from the main thread, before starting anything
+    a signal must reach."""
+    routes = dict(routes)
+    reaper = Reaper() if os.getpid() == 1 else None  # the orphans of a container come here
+    if reaper is not None:
         routes[signals.SIGCHLD] = lambda number: reaper.wake()
     route_signals(routes)
+    if reaper is not None:  # after SIGCHLD is routed: no child can end unseen in between
+        reaper.start()
 
 
 class Service:
@@ -87,6 +83,10 @@ class Service:
         self.watchers = [SecretWatcher(path, **watch) for path in paths]
         self.metrics = Metrics(self.watchers)
         self.actions = list(actions)
+        self.metrics.expect(
+            paths=[watcher.path for watcher in self.watchers],
+            kinds=[action.kind for action in self.actions],
+        )
         self.runner = Runner(self.actions, retries=options.webhook_retries, metrics=self.metrics)
         # an attempt ends by --webhook-timeout or --exec-timeout: a stop waits that long
         self._close_timeout = max(options.webhook_timeout, options.exec_timeout) + _CLOSE_MARGIN

@@ -15,6 +15,7 @@ signal's *route* as ordinary code: in order, one at a time, free to log and take
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal as signals
 import threading
@@ -53,20 +54,22 @@ def _nothing(number: int, frame: FrameType | None) -> None:
 
 
 def _deliver(read_end: int, routes: dict[signals.Signals, Route]) -> None:
+    routed = {int(number): (number, route) for number, route in routes.items()}
     while True:
-        for number in os.read(read_end, 512):  # each byte is a signal's number
-            route = routes.get(signals.Signals(number))
-            if route is None:  # a handler of someone else's (Python's own, for SIGINT)
+        for byte in os.read(read_end, 512):  # each byte is a signal's number
+            if byte not in routed:  # a handler of someone else's (Python's own, for SIGINT)
                 continue
+            number, route = routed[byte]
             try:
-                route(signals.Signals(number))
+                route(number)
             except Exception as exc:  # the signal thread must survive anything
-                _log.error(
-                    "secretwatch.internal_error",
-                    task=f"the route of {signals.Signals(number).name}",
-                    error_type=type(exc).__name__,
-                    frames=frames(exc),
-                )
+                with contextlib.suppress(Exception):  # a log that fails too (stderr gone)
+                    _log.error(
+                        "secretwatch.internal_error",
+                        task=f"the route of {number.name}",
+                        error_type=type(exc).__name__,
+                        frames=frames(exc),
+                    )
 
 
 class StopRequest:
@@ -80,7 +83,7 @@ class StopRequest:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self.reason = ""
-        self.on_stop: list[Callable[[], object]] = []  # called once, when set
+        self._on_stop: list[Callable[[], object]] = []  # called once, when set
 
     def set(self, reason: str) -> None:
         """Ask the main thread to stop, for ``reason``; only the first call counts."""
@@ -89,8 +92,17 @@ class StopRequest:
                 return
             self.reason = reason
             self._event.set()
-        for callback in self.on_stop:
+            callbacks, self._on_stop = self._on_stop, []
+        for callback in callbacks:
             callback()
+
+    def when_stopped(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` once a stop is asked for: then, or now if it was already."""
+        with self._lock:
+            if not self._event.is_set():
+                self._on_stop.append(callback)
+                return
+        callback()
 
     def on_signal(self, number: signals.Signals) -> None:
         """Stop for the signal ``number`` (its name is the reason)."""

@@ -15,7 +15,7 @@ import structlog
 
 from secretwatch._sidecar.config import WatchOptionsModel
 from secretwatch._sidecar.service import Service, build_actions, handle_signals
-from secretwatch._sidecar.signals import StopRequest
+from secretwatch._sidecar.signals import Route, StopRequest
 
 __all__ = ["run_watch"]
 
@@ -24,19 +24,25 @@ _log = structlog.get_logger("secretwatch")
 _IGNORED = (signals.SIGHUP, signals.SIGUSR1, signals.SIGUSR2)
 
 
+def _nothing(number: signals.Signals) -> None:
+    """The route of a signal that ``watch`` takes no action on."""
+
+
 def run_watch(options: WatchOptionsModel) -> int:
     """Run ``secretwatch watch``; return the exit code."""
     stop = StopRequest()
-    for number in _IGNORED:  # not a reason to stop (their default action would)
-        signals.signal(number, signals.SIG_IGN)
-    handle_signals(stop, (signals.SIGTERM, signals.SIGINT))
+    # SIGHUP, SIGUSR1 and SIGUSR2 are no reason to stop (their default action would); a
+    # route that does nothing, not SIG_IGN, which the commands of --exec would inherit
+    routes: dict[signals.Signals, Route] = dict.fromkeys(_IGNORED, _nothing)
+    routes.update(dict.fromkeys((signals.SIGTERM, signals.SIGINT), stop.on_signal))
+    handle_signals(routes)
     try:
         actions = build_actions(options)
     except ValueError as exc:  # what the options' own checks could not see
         print(f"secretwatch: {exc}", file=sys.stderr)
         return 2
     service = Service(options.paths, options, actions)
-    stop.on_stop.append(service.runner.cancel)  # no more retries, also under --once
+    stop.when_stopped(service.runner.cancel)  # no more retries, also under --once
     try:
         if not service.start():
             return 1
