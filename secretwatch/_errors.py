@@ -309,8 +309,8 @@ def outward(exc: BaseException) -> BaseException:
     """What a public entry point (``start``, ``reload``) raises for ``exc``: ``exc`` without
     frames below the entry point or chained exceptions (:func:`scrub`); for a
     ``KeyboardInterrupt``, a new one, since the one caught may be user code's, with values
-    in its arguments. Raise it outside the ``except`` block, or it chains what it caught.
+    in its arguments. Raise it outside the ``except`` block, or it chains what it caught, and
+    ``del`` the caught one first, or it stays in the raising frame's locals.
     """
-    if isinstance(exc, KeyboardInterrupt):
-        return KeyboardInterrupt()
-    return scrub(exc)
+    scrub(exc)  # the one caught too: a frame that still holds it reaches no value through it
+    return KeyboardInterrupt() if isinstance(exc, KeyboardInterrupt) else exc

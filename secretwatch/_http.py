@@ -1,4 +1,6 @@
-"""An httpx transport that bounds a whole request in time, not each network operation.
+"""HTTP clients that bound a whole request in time, not each network operation.
+
+Used by the sidecar's webhooks and by the AI Core client: :func:`bounded_client`.
 
 httpx's timeouts bound each connect, read and write on its own: a server that sends one
 byte a second keeps a request with a read timeout of 5 s going forever. Through a
@@ -13,23 +15,27 @@ request's.
 httpx takes no network backend of its own (``httpx.HTTPTransport`` builds its httpcore
 pool itself), so :class:`DeadlineTransport` is a small ``httpx.BaseTransport`` over an
 httpcore pool with the bounding backend: a direct connection, or the HTTP proxy that the
-environment names for the URL (:func:`environment_proxy`). The name lookup inside the
-connect is the system resolver's, bounded by its own timeouts (``/etc/resolv.conf``).
+environment names for the URL (:func:`environment_proxy`). A name that resolves to several
+addresses is connected to one address at a time, each with what is left of the time (the
+standard library would give each the whole timeout). The name lookup is the system
+resolver's, bounded by its own timeouts (``/etc/resolv.conf``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import socket
 import ssl
 import time
 import urllib.request
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
+from typing import Any
 
 import httpcore
 import httpx
 
-__all__ = ["DeadlineTransport", "environment_proxy"]
+__all__ = ["DeadlineTransport", "bounded_client", "environment_proxy"]
 
 # the deadline (time.monotonic()) of the request that is opening a connection
 _OPENING: ContextVar[float] = ContextVar("secretwatch_deadline")
@@ -96,9 +102,24 @@ class _Backend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        deadline, timeout = self._left(timeout)
-        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _Stream(stream, deadline)
+        deadline, _ = self._left(timeout)
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:  # the name does not resolve
+            raise httpcore.ConnectError(str(exc)) from exc
+        addresses = list(dict.fromkeys(str(address[4][0]) for address in found))
+        failure: Exception = httpcore.ConnectError(f"no address for {host}")
+        for address in addresses:  # each with what is left, not each the whole timeout
+            _, left = self._left(timeout)
+            try:
+                stream = self._backend.connect_tcp(
+                    address, port, left, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+                continue
+            return _Stream(stream, deadline)
+        raise failure
 
     def connect_unix_socket(
         self,
@@ -235,3 +256,20 @@ def _core_url(url: httpx.URL) -> httpcore.URL:
     return httpcore.URL(
         scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
     )
+
+
+def bounded_client(url: str | httpx.URL, *, timeout: float, **options: Any) -> httpx.Client:
+    """An ``httpx.Client`` for requests to ``url``'s host, each of which ends within
+    ``timeout`` seconds in all (connect, send and response, its body's reads included), on a
+    new connection each, through the proxy the environment names for ``url``, trusting the
+    CA that ``SSL_CERT_FILE`` names when set. ``options`` as for ``httpx.Client``.
+
+    Raises:
+        ValueError: the environment names a proxy that is not http:// or https://.
+    """
+    transport = DeadlineTransport(
+        total=timeout,
+        ssl_context=httpx.create_ssl_context(),
+        proxy=environment_proxy(httpx.URL(url)),
+    )
+    return httpx.Client(timeout=timeout, transport=transport, trust_env=False, **options)

@@ -10,10 +10,10 @@ volume: the read is a *change*, done again, never a read of the outside file.
 
 A listing names each key's file by a name in a directory below the root: a path relative
 to it, ``/``-separated, without ``.`` or ``..``, that names no link (see :data:`Entry`).
-``..data`` is read as text and must name a directory below the root. A link of the volume
-is resolved once, by the listing, to such a directory and name (or refused, when it leads
-out), which are then opened like any others: however that resolution raced with a writer,
-what is opened was reached from the root through directories only.
+``..data`` must lead to a directory below the root. It, and a link of the volume, is
+resolved once, by the listing, to such a directory (and name), or refused when it leads
+out; what it resolved to is then opened like any other name: however that resolution raced
+with a writer, what is opened was reached from the root through directories only.
 """
 
 from __future__ import annotations
@@ -163,9 +163,13 @@ def _list_directory(path: str, root: int, real_root: str) -> Listing:
 
 
 def _list_kubelet(path: str, root: int, real_root: str, revision: str) -> Listing:
-    # read as text: the version directory is then opened below the root without following
-    # links, and one that is a link now is a change (read again), not a way out
-    data_dir = _relative(real_root, os.path.normpath(os.path.join(real_root, revision)))
+    # resolved by path, as a hint (a version named through a link of the volume is read):
+    # the version directory is then opened below the root without following links, so a
+    # link swapped in meanwhile is a change (read again), never a way out
+    try:
+        data_dir = _relative(real_root, os.path.realpath(os.path.join(real_root, revision)))
+    except OSError:  # a link replaced while realpath resolved it (it then raises EINVAL)
+        raise changing(path) from None
     if not data_dir:
         raise SymlinkEscapeError(f"{path}/{DATA_LINK} points outside the volume", path=path)
     entries, directories = walk(path, root, real_root, data_dir)

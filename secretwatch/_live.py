@@ -176,7 +176,9 @@ class LiveSettings(Generic[M]):
             failure = exc
         if failure is not None:
             self.stop()
-            raise outward(failure)  # the frames and exceptions below hold the secrets
+            error = outward(failure)  # the frames and exceptions below hold the secrets
+            del failure  # not left in this frame's locals either
+            raise error
         return self
 
     def stop(self) -> None:
@@ -315,7 +317,9 @@ class LiveSettings(Generic[M]):
             return self.current
         except BaseException as exc:  # a Ctrl-C, say: without the frames below reload()
             failure = exc
-        raise outward(failure)
+        error = outward(failure)
+        del failure  # not left in this frame's locals either
+        raise error
 
     def _fields(self, fields: Collection[str] | None) -> Collection[str] | None:
         if fields is None:

@@ -164,7 +164,9 @@ class SecretWatcher:
             self.stop()
             # without the frames below start() (their locals hold the volume's bytes) and
             # without the exceptions it was raised during (which may quote them)
-            raise outward(failure)
+            error = outward(failure)
+            del failure  # not left in this frame's locals either
+            raise error
         self._schedule_resync()
         if self._layout is Layout.FILE and is_subpath_mount(self._path):
             _log.warning(
@@ -320,7 +322,9 @@ class SecretWatcher:
             return self._load(forced=True)
         except BaseException as exc:  # a Ctrl-C, say: without the frames below reload()
             failure = exc
-        raise outward(failure)
+        error = outward(failure)
+        del failure  # not left in this frame's locals either
+        raise error
 
     # -- the pipeline: event -> debounce -> load -> swap -> notify -------------------
 

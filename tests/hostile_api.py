@@ -34,6 +34,7 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     length: int | None = -1
     finish: bool = True
+    trickle_head: bool = False  # the status line and headers, a byte every 0.1 s
 
 
 def json_answer(value: Any, status: int = 200) -> Answer:
@@ -132,7 +133,13 @@ def _send(connection: socket.socket, answer: Answer) -> None:
     else:
         declared = len(answer.body) if answer.length == -1 else answer.length  # type: ignore[arg-type]
         head.append(f"Content-Length: {declared}")
-    connection.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+    encoded = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+    if not answer.trickle_head:
+        connection.sendall(encoded)
+    pause = threading.Event()
+    for byte in encoded if answer.trickle_head else b"":  # the attack: each byte in time
+        connection.sendall(bytes([byte]))
+        pause.wait(0.1)
     chunks = answer.body() if callable(answer.body) else [answer.body]
     for chunk in chunks:
         if chunked:

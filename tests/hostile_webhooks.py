@@ -146,16 +146,17 @@ class Unaccepting:
     """A listening socket that never accepts, its backlog filled: a new connection waits in
     the handshake (or, completed, is never answered)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
+        self._listener.bind((host, port))
         self._listener.listen(0)
+        self.host = host
         self.port: int = self._listener.getsockname()[1]
         self._fillers = []
         for _ in range(4):  # more than a backlog of 0 holds
             filler = socket.socket()
             filler.setblocking(False)
-            filler.connect_ex(("127.0.0.1", self.port))
+            filler.connect_ex((host, self.port))
             self._fillers.append(filler)
 
     def url(self, path: str = "/reload") -> str:

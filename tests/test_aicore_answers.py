@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import threading
@@ -81,7 +82,7 @@ BAD_DETAILS = [
     ),
     (
         json_answer({"name": "x", "resourceGroupSecretsSyncStatus": {CANARY: "yes"}}),
-        "resourceGroupSecretsSyncStatus.* is a string where true or false was expected",
+        "resourceGroupSecretsSyncStatus has a value that is not true or false",
     ),
     (json_answer({"name": "x", "labels": {"k": "v"}}), "labels is an object where a list"),
     (json_answer({"name": "x", "labels": [CANARY]}), "labels.0 is a string where an object"),
@@ -237,6 +238,37 @@ def test_a_huge_answer_is_refused_with_bounded_memory(
     assert peak_kib < RSS_BOUND_MIB * 1024, f"peak RSS {peak_kib // 1024} MiB"
 
 
+@pytest.mark.parametrize(
+    ("details", "problem"),
+    [
+        (
+            {"labels": [1] * 340_000},
+            "labels.0 is a number where an object was expected",
+        ),
+        (
+            {"resourceGroupSecretReplicationStatus": {f"{i:x}": 0 for i in range(90_000)}},
+            "resourceGroupSecretReplicationStatus has a value that is not true or false",
+        ),
+    ],
+)
+def test_a_malformed_answer_costs_one_error_not_one_per_item(
+    hostile: HostileAPI, tmp_path: Path, details: dict[str, object], problem: str
+) -> None:
+    """Within the 1 MiB cap, an answer whose every item is wrong (a third of a million) is
+    refused at the first: memory stays bounded (an error per item took 815 MiB)."""
+    body = json.dumps({"name": "shared-key", **details}, separators=(",", ":")).encode()
+    assert len(body) < MiB
+    hostile.answers[SECRET] = Answer(200, body)
+    code, stderr, peak_kib = run_measured(
+        hostile, tmp_path, "status", "shared-key", "--tenant-wide"
+    )
+    assert peak_kib < RSS_BOUND_MIB * 1024, f"peak RSS {peak_kib // 1024} MiB"
+    assert code == 1, stderr
+    assert stderr == (
+        f"secretwatch: GET /v2/admin/secrets/shared-key: unexpected answer: {problem}\n"
+    )
+
+
 def test_a_huge_error_body_is_not_read_whole(hostile: HostileAPI, tmp_path: Path) -> None:
     """An error status with an endless body: the status, after reading at most 1 MiB."""
     hostile.answers[SECRET] = Answer(404, endless(256 * MiB, declared=False).body, length=None)
@@ -324,9 +356,23 @@ def test_the_whole_answer_must_come_within_the_timeout(hostile: HostileAPI) -> N
     client = SecretsAPI(hostile.url, auth, retries=0, timeout=1.0)
     with client, pytest.raises(AICoreError) as info:
         client.get("shared-key", scope=Scope.tenant_wide())
-    assert str(info.value) == (
-        "GET /v2/admin/secrets/shared-key: unexpected answer: not complete within 1 s"
-    )
+    assert str(info.value) == ("GET /v2/admin/secrets/shared-key: ReadTimeout, not done within 1 s")
+
+
+@pytest.mark.parametrize("endpoint", [SECRET, ("POST", "/oauth/token")])
+def test_a_trickling_status_line_is_cut_off_too(
+    hostile: HostileAPI, endpoint: tuple[str, str]
+) -> None:
+    """The status line and headers count against the timeout too: a server that sends them
+    a byte at a time (the API's, or the token endpoint's) is cut off once the request has
+    taken ``timeout`` seconds in all, not after the whole head arrived."""
+    body = b'{"access_token": "tok"}' if endpoint[1] == "/oauth/token" else b"{}"
+    hostile.answers[endpoint] = Answer(200, body, trickle_head=True)
+    auth = ClientCredentials(f"{hostile.url}/oauth/token", "client", "secret", timeout=1.0)
+    client = SecretsAPI(hostile.url, auth, retries=0, timeout=1.0)
+    with client, pytest.raises(AICoreError) as info:
+        client.get("shared-key", scope=Scope.tenant_wide())
+    assert str(info.value).endswith("ReadTimeout, not done within 1 s")
 
 
 def trickle() -> Iterator[bytes]:
@@ -336,3 +382,19 @@ def trickle() -> Iterator[bytes]:
     for _ in range(int(TIMEOUT * 10)):
         pause.wait(0.1)
         yield b"a"
+
+
+def test_an_error_without_an_answer_chains_nothing(hostile: HostileAPI) -> None:
+    """A request that got no answer (the token endpoint refuses the connection) raises an
+    AICoreError that chains nothing: the exception it handled holds the token request,
+    whose form holds the client secret, in its frames."""
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: connections are refused
+    auth = ClientCredentials(f"http://127.0.0.1:{port}/oauth/token", "client", CANARY)
+    client = SecretsAPI(hostile.url, auth, retries=0, timeout=1.0)
+    with client, pytest.raises(AICoreError) as info:
+        client.get("shared-key", scope=Scope.tenant_wide())
+    assert str(info.value) == "GET /v2/admin/secrets/shared-key: ConnectError"
+    assert info.value.__context__ is None
+    assert info.value.__cause__ is None

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from secretwatch._sidecar.actions import ActionError, Event, Webhook
 from secretwatch.testing import AtomicVolume
 
 from .conftest import TIMEOUT
@@ -223,3 +227,31 @@ def test_a_socks_proxy_is_refused_clearly(vol: AtomicVolume) -> None:
     assert "--webhook: webhook #1: the proxy that the environment names is not an http://" in output
     assert "Traceback" not in output
     assert "proxy-password" not in output
+
+
+def test_the_addresses_of_a_name_share_one_attempts_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name that resolves to many addresses, none answering, fails the attempt at its
+    timeout: the addresses share it (the standard library gives each the whole timeout, so
+    eight took eight times as long, and a stop waited for it)."""
+    first = Unaccepting("127.0.0.2")
+    servers = [first] + [Unaccepting(f"127.0.0.{i}", first.port) for i in range(3, 10)]
+    found = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (s.host, s.port)) for s in servers]
+    resolve = socket.getaddrinfo
+
+    def many(host: str, *args: Any, **kwargs: Any) -> Any:
+        return found if host == "many.invalid" else resolve(host, *args, **kwargs)
+
+    # the resolver, the one part that can't be made for real here: a name with 8 addresses
+    monkeypatch.setattr(socket, "getaddrinfo", many)
+    webhook = Webhook(f"http://many.invalid:{first.port}/", method="POST", status=200, timeout=1)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ActionError, match="ConnectTimeout, not done within 1"):
+            webhook(Event("/secret", 2, ("token",)))
+        assert time.monotonic() - started < 4  # one timeout, not eight
+    finally:
+        webhook.close()
+        for server in servers:
+            server.close()

@@ -88,8 +88,53 @@ def holds_canary(value: object) -> bool:
         return False
 
 
+def reaches_canary(value: object, depth: int = 4) -> bool:
+    """Whether the canary is in ``value`` or in what it holds: items, attributes (a few
+    levels deep), and whatever an exception reaches (see :func:`exception_reaches_canary`)."""
+    if isinstance(value, BaseException):
+        return exception_reaches_canary(value, set(), raised=False)
+    if isinstance(value, str | bytes) or depth == 0:
+        return holds_canary(value)
+    if isinstance(value, dict):
+        parts: list[object] = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple | set | frozenset):
+        parts = list(value)
+    else:
+        slots = [name for cls in type(value).__mro__ for name in getattr(cls, "__slots__", ())]
+        parts = [getattr(value, name, None) for name in slots]
+        parts += list(getattr(value, "__dict__", {}).values())
+    return holds_canary(value) or any(reaches_canary(part, depth - 1) for part in parts)
+
+
+def exception_reaches_canary(exc: BaseException, seen: set[int], *, raised: bool) -> bool:
+    """Whether the canary is in ``exc``'s arguments, in its frames' locals, in an exception
+    one of them holds (and so on), or in an exception it chains. The locals of the frames
+    of the exception ``raised`` by an entry point are checked by their ``repr`` (``self``
+    there is the watcher, which holds the values by design); those of any other exception
+    reached, through their items and attributes too: nothing below the entry point may
+    stay reachable."""
+    if id(exc) in seen:
+        return False
+    seen.add(id(exc))
+    if holds_canary(exc.args):
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        for value in tb.tb_frame.f_locals.values():
+            if isinstance(value, BaseException):
+                if exception_reaches_canary(value, seen, raised=False):
+                    return True
+            elif holds_canary(value) if raised else reaches_canary(value):
+                return True
+        tb = tb.tb_next
+    chained = (exc.__context__, exc.__cause__)
+    return any(c is not None and exception_reaches_canary(c, seen, raised=False) for c in chained)
+
+
 def assert_scrubbed(exc: BaseException, entry: str) -> None:
-    """No frame below the entry point, no chained exception, no canary in any frame's locals."""
+    """No frame below the entry point, no chained exception, and nothing the exception
+    reaches (its arguments, its frames' locals, an exception one of them holds and what
+    that one's frames hold...) holds the canary."""
     frames: list[types.FrameType] = []
     tb = exc.__traceback__
     while tb is not None:
@@ -103,7 +148,7 @@ def assert_scrubbed(exc: BaseException, entry: str) -> None:
             assert not holds_canary(value), f"{frame.f_code.co_name}: {name}"
     assert exc.__cause__ is None
     assert exc.__context__ is None
-    assert not holds_canary(exc.args)
+    assert not exception_reaches_canary(exc, set(), raised=True)
 
 
 def assert_rejected_once(logs: LogCapture, error: secretwatch.SecretWatchError) -> None:

@@ -353,3 +353,20 @@ def test_a_kubelet_volume_that_can_be_searched_but_not_listed_is_read(tmp_path: 
     done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"a": "1", "nested/b": "2"}
+
+
+def test_a_data_link_through_a_link_of_the_volume_is_read(tmp_path: Path) -> None:
+    """``..data`` naming its version through another link of the volume (a layout made by
+    hand: ``..data -> current -> ..v1``) is read, as it always was; one that leads out
+    through such a link is an escape."""
+    (tmp_path / "..v1").mkdir()
+    (tmp_path / "..v1" / "token").write_text("value")
+    (tmp_path / "current").symlink_to("..v1")
+    (tmp_path / "..data").symlink_to("current")
+    version = read_volume(str(tmp_path), max_bytes=100)
+    assert (version.listing.revision, version.files) == ("current", {"token": b"value"})
+    (tmp_path / "..data").unlink()
+    (tmp_path / "out").symlink_to(tmp_path.parent)
+    (tmp_path / "..data").symlink_to("out")
+    with pytest.raises(SymlinkEscapeError):
+        read_volume(str(tmp_path), max_bytes=100)

@@ -76,10 +76,7 @@ class Webhook:
 
     def __init__(self, url: str, *, method: str, status: int, timeout: float, number: int = 1):
         # imported here: a sidecar without webhooks never loads httpcore nor h11
-        from secretwatch._sidecar.transport import (  # noqa: PLC0415
-            DeadlineTransport,
-            environment_proxy,
-        )
+        from secretwatch._http import bounded_client  # noqa: PLC0415
 
         try:
             parsed = httpx.URL(url)
@@ -87,10 +84,6 @@ class Webhook:
             raise ValueError(f"--webhook: webhook #{number} is not a valid URL") from None
         if parsed.scheme not in {"http", "https"} or not parsed.host:
             raise ValueError(f"--webhook: webhook #{number} is not an http:// or https:// URL")
-        try:
-            proxy = environment_proxy(parsed)
-        except ValueError as exc:
-            raise ValueError(f"--webhook: webhook #{number}: {exc}") from None
         auth = None
         if parsed.userinfo:
             auth = httpx.BasicAuth(parsed.username, parsed.password)
@@ -101,12 +94,10 @@ class Webhook:
         # one client for the process's life, so one TLS context (a client per request
         # costs a new one, and memory, every time); a new connection per call, though: a
         # kept-alive one may have been closed by the server since the last rotation
-        transport = DeadlineTransport(
-            total=timeout, ssl_context=httpx.create_ssl_context(), proxy=proxy
-        )
-        self._client = httpx.Client(
-            auth=auth, timeout=timeout, transport=transport, trust_env=False
-        )  # the transport has the environment's proxy and the client's CA (SSL_CERT_FILE)
+        try:
+            self._client = bounded_client(parsed, timeout=timeout, auth=auth)
+        except ValueError as exc:  # the environment's proxy
+            raise ValueError(f"--webhook: webhook #{number}: {exc}") from None
         self.target = f"#{number} {redact_url(parsed)}"  # the number tells webhooks apart
 
     def __call__(self, event: Event) -> None:

@@ -89,7 +89,9 @@ class Service:
         )
         self.runner = Runner(self.actions, retries=options.webhook_retries, metrics=self.metrics)
         # an attempt ends by --webhook-timeout or --exec-timeout: a stop waits that long
-        self._close_timeout = max(options.webhook_timeout, options.exec_timeout) + _CLOSE_MARGIN
+        timeouts = [options.webhook_timeout] if options.webhook else []
+        timeouts += [options.exec_timeout] if options.exec is not None else []
+        self._close_timeout = max(timeouts, default=0.0) + _CLOSE_MARGIN
         self._listen = options.listen
         self._server: StatusServer | None = None
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
+from pydantic_core import PydanticCustomError
 
 from secretwatch._errors import safe_errors
 from secretwatch.aicore._errors import APIError, MalformedResponseError
@@ -50,22 +51,35 @@ class _Label(_Strict):
     value: str | None = None
 
 
+def _each_true_or_false(value: dict[str, Any]) -> dict[str, bool]:
+    """A replication map whose values are all ``true`` or ``false``: one error for the map,
+    not one per value (a 1 MiB map holds about 100,000 of them)."""
+    if not all(isinstance(done, bool) for done in value.values()):
+        raise PydanticCustomError(_NOT_TRUE_OR_FALSE, "a value is not true or false")
+    return value
+
+
+_NOT_TRUE_OR_FALSE = "each_true_or_false"
+_Replication = Annotated[dict[str, Any], AfterValidator(_each_true_or_false)]
+
+
 class Details(_Strict):
     """``GenericSecretDetails``: the replication map has a name in the docs and another in
-    the OpenAPI spec; either is read."""
+    the OpenAPI spec; either is read. Lists stop at their first bad item: a malformed
+    answer costs one error, not one per item of a megabyte."""
 
     name: str
     createdAt: str | None = None
-    labels: list[_Label] | None = None
-    resourceGroupSecretReplicationStatus: dict[str, bool] | None = None
-    resourceGroupSecretsSyncStatus: dict[str, bool] | None = None
+    labels: list[_Label] | None = Field(default=None, fail_fast=True)
+    resourceGroupSecretReplicationStatus: _Replication | None = None
+    resourceGroupSecretsSyncStatus: _Replication | None = None
 
 
 class Page(_Strict):
     """A page of ``GET /admin/secrets``."""
 
     count: int | None = None
-    resources: list[Details] = Field(default_factory=list)
+    resources: list[Details] = Field(default_factory=list, fail_fast=True)
 
 
 class TokenAnswer(_Strict):
@@ -192,6 +206,8 @@ def _problem(exc: PydanticError) -> str:
             return "not JSON"
         if error == "missing":
             problems.append(f"{where} is missing")
+        elif error == _NOT_TRUE_OR_FALSE:
+            problems.append(f"{where} has a value that is not true or false")
         elif error in _EXPECTED:
             problems.append(f"{where} is {_json_type(kind)} where {_EXPECTED[error]} was expected")
         else:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from secretwatch._http import bounded_client
 from secretwatch.aicore._answers import TokenAnswer, check_status, parse, read_body
 from secretwatch.aicore._errors import APIError
 
@@ -72,7 +73,7 @@ class ClientCredentials(httpx.Auth):
 
     def _fetch(self) -> str:
         headers = {"Accept-Encoding": "identity"}
-        with httpx.Client(timeout=self._timeout, headers=headers) as client:
+        with bounded_client(self._token_url, timeout=self._timeout, headers=headers) as client:
             started = time.monotonic()
             with client.stream("POST", self._token_url, data=self._form) as response:
                 check_status(response, "POST", self._path)

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from secretwatch._backoff import backoff
+from secretwatch._http import bounded_client
 from secretwatch.aicore._answers import Details, Page, api_error, check_status, parse, read_body
 from secretwatch.aicore._auth import ClientCredentials
 from secretwatch.aicore._errors import AICoreError, MalformedResponseError, ReplicationTimeoutError
@@ -74,9 +75,10 @@ class SecretsAPI:
     ):
         base = base_url.rstrip("/")
         self.base_url = base if base.endswith("/v2") else f"{base}/v2"
-        # no compressed answers: a body's size is bounded as it arrives (see _answers)
+        # no compressed answers: a body's size is bounded as it arrives (see _answers); and
+        # every request ends within the timeout, its status line and headers included
         headers = {"Accept-Encoding": "identity"}
-        self._client = httpx.Client(auth=auth, timeout=timeout, headers=headers)
+        self._client = bounded_client(self.base_url, timeout=timeout, auth=auth, headers=headers)
         self._auth = auth
         self._timeout = timeout
         self._retries = retries
@@ -270,18 +272,23 @@ class SecretsAPI:
         )
         for attempt in range(self._retries + 1):
             last = attempt == self._retries
+            failure: AICoreError | None = None
+            retried = False
             try:
                 response, answer = self._exchange(request, method, _v2(path), read=read)
-            except httpx.TransportError as exc:
+            except httpx.HTTPError as exc:
+                failure = self._failure(method, path, exc)
                 # a create that may have reached the API is not sent twice (a 409 would say
-                # the secret exists when this very request created it)
+                # the secret exists when this very request created it); and what is not a
+                # network failure (a bad URL) is not retried either
                 unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                if last or (method == "POST" and not unsent):
-                    raise AICoreError(f"{method} {_v2(path)}: {type(exc).__name__}") from None
+                network = isinstance(exc, httpx.TransportError)
+                retried = network and not last and (method != "POST" or unsent)
+            if failure is not None:
+                if not retried:  # raised here, not in the handler: the exception it handled
+                    raise failure  # (and its frames) hold the request, and the credentials
                 self._sleep(self._delay(attempt))
                 continue
-            except httpx.HTTPError as exc:  # not a network failure (a bad URL): not retried
-                raise AICoreError(f"{method} {_v2(path)}: {type(exc).__name__}") from None
             if response.status_code in _RETRY_STATUSES and not last:
                 wait = _retry_after(response)
                 self._sleep(self._delay(attempt) if wait is None else wait)
@@ -318,6 +325,15 @@ class SecretsAPI:
         finally:
             response.close()
 
+    def _failure(self, method: str, path: str, exc: httpx.HTTPError) -> AICoreError:
+        """What a request that got no answer raises: the endpoint and the kind of failure."""
+        late = (
+            f", not done within {self._timeout:g} s"
+            if isinstance(exc, httpx.TimeoutException)
+            else ""
+        )
+        return AICoreError(f"{method} {_v2(path)}: {type(exc).__name__}{late}")
+
     def _delay(self, attempt: int) -> float:
         return backoff(attempt, first=self._backoff, most=self._max_backoff)
 
@@ -349,15 +365,17 @@ def _service_key(text: str) -> dict[str, Any]:
     if not text.lstrip().startswith("{") and os.path.isfile(text):
         with open(text, encoding="utf-8") as file:
             text = file.read()
+    valid = False
     try:
         key = json.loads(text)
         fields = [key[name] for name in ("url", "clientid", "clientsecret")]
         fields.append(key["serviceurls"]["AI_API_URL"])
-        if not all(isinstance(value, str) and value for value in fields):
-            raise TypeError
+        valid = all(isinstance(value, str) and value for value in fields)
     except (ValueError, KeyError, TypeError):
+        pass
+    if not valid:  # raised outside the handler: a JSON error keeps the whole text
         raise AICoreError(
             "AICORE_SERVICE_KEY is not a service key (JSON with url, clientid, clientsecret "
             "and serviceurls.AI_API_URL, or a file holding it)"
-        ) from None
+        )
     return dict(key)
