@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from secretwatch._runtime import WORKER_IDLE_TIMEOUT
+from secretwatch._watch.runtime import WORKER_IDLE_TIMEOUT
 from secretwatch.testing import AtomicVolume
 
 from ._process import Sample, free_port, sample, sidecar_command, subject, wait_ready

@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from secretwatch._decoders import Decoders
-from secretwatch._load import build_snapshot
-from secretwatch._volume import read_volume
+from secretwatch._read.decoders import Decoders
+from secretwatch._read.load import build_snapshot
+from secretwatch._read.volume import read_volume
 from secretwatch.testing import AtomicVolume
 
 from ._targets import Target, row

@@ -8,8 +8,6 @@ Example:
 
 from importlib.metadata import version as _version
 
-from secretwatch._decoders import DecoderName, DecoderSpec
-from secretwatch._dispatch import Subscription
 from secretwatch._errors import (
     DecodeError,
     ReadError,
@@ -19,11 +17,13 @@ from secretwatch._errors import (
     ValidationError,
     VolumeNotFoundError,
 )
-from secretwatch._live import LiveSettings, watch_settings
-from secretwatch._snapshot import Change, Snapshot
-from secretwatch._sources import SecretsDir
-from secretwatch._values import RedactedBytes, RedactedStr
-from secretwatch._watcher import SecretWatcher, WatchOptions, watch
+from secretwatch._read.decoders import DecoderName, DecoderSpec
+from secretwatch._read.snapshot import Change, Snapshot
+from secretwatch._read.values import RedactedBytes, RedactedStr
+from secretwatch._settings.live import LiveSettings, watch_settings
+from secretwatch._settings.sources import SecretsDir
+from secretwatch._watch.dispatch import Subscription
+from secretwatch._watch.watcher import SecretWatcher, WatchOptions, watch
 
 __version__ = _version("secretwatch")
 

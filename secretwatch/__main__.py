@@ -1,5 +1,5 @@
 """``python -m secretwatch``."""
 
-from secretwatch._cli import main
+from secretwatch._cli.main import main
 
 main()

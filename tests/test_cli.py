@@ -8,8 +8,8 @@ from itertools import count
 
 import pytest
 
-import secretwatch._demo as demo
-from secretwatch._cli import cli
+from secretwatch._cli import demo
+from secretwatch._cli.main import cli
 
 
 def test_demo_reports_versions_and_keys_only(
@@ -63,7 +63,7 @@ def test_the_sidecar_without_its_extra_says_what_to_install(tmp_path: object) ->
     """Without httpx (the sidecar extra), watch says how to get it instead of a traceback."""
     script = (
         "import sys; sys.modules['httpx'] = None\n"
-        "from secretwatch._cli import cli\n"
+        "from secretwatch._cli.main import cli\n"
         "raise SystemExit(cli('watch', '/nonexistent'))\n"
     )
     done = subprocess.run(

@@ -6,8 +6,8 @@ import pytest
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from secretwatch._config import ENV_PREFIX, PathList, UrlList, WatchConfig
-from secretwatch._watcher import SecretWatcher
+from secretwatch._cli.config import ENV_PREFIX, PathList, UrlList, WatchConfig
+from secretwatch._watch.watcher import SecretWatcher
 
 
 def test_defaults_are_the_watchers_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

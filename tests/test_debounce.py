@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from secretwatch._debounce import Debouncer
-from secretwatch._runtime import runtime
+from secretwatch._watch.debounce import Debouncer
+from secretwatch._watch.runtime import runtime
 
 from .conftest import TIMEOUT
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from secretwatch import DecodeError, RedactedBytes, RedactedStr
-from secretwatch._decoders import Decoders
+from secretwatch._read.decoders import Decoders
 
 
 def test_exact_key_wins_over_patterns() -> None:

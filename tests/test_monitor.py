@@ -14,9 +14,9 @@ from structlog.testing import LogCapture
 from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent, InotifyFD
 
 import secretwatch
-import secretwatch._inotify as inotify_module
-from secretwatch._inotify import InotifySource, _DirWatch, inotify
-from secretwatch._runtime import CALLBACK_WORKERS, LOAD_WORKERS
+import secretwatch._watch.inotify as inotify_module
+from secretwatch._watch.inotify import InotifySource, _DirWatch, inotify
+from secretwatch._watch.runtime import CALLBACK_WORKERS, LOAD_WORKERS
 from secretwatch.testing import AtomicVolume
 
 from .conftest import TIMEOUT, Recorder, events
@@ -249,7 +249,7 @@ def test_file_created_in_a_new_directory_before_its_watch_is_seen(
 
 def test_callbacks_blocking_every_callback_worker_do_not_stop_loads(tmp_path: Path) -> None:
     """Loads have their own workers: blocked callbacks elsewhere delay no volume."""
-    from secretwatch._runtime import CALLBACK_WORKERS
+    from secretwatch._watch.runtime import CALLBACK_WORKERS
 
     release = threading.Event()
     blocked = threading.Semaphore(0)

@@ -68,7 +68,7 @@ def test_unreadable_file_rejects_the_version(tmp_path: Path) -> None:
 UNWATCHABLE = """
 import json, os, sys
 import secretwatch
-from secretwatch._inotify import inotify
+from secretwatch._watch.inotify import inotify
 
 folder = os.path.join(sys.argv[1], "locked")
 os.mkdir(folder)

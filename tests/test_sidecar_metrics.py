@@ -7,8 +7,8 @@ import errno
 import pytest
 from watchdog.observers.inotify_c import InotifyFD
 
-from secretwatch._sidecar.config import ActionOptions
-from secretwatch._sidecar.service import Service
+from secretwatch._cli.sidecar.config import ActionOptions
+from secretwatch._cli.sidecar.service import Service
 from secretwatch.testing import AtomicVolume
 
 from .conftest import Recorder

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from structlog.testing import LogCapture
 
-from secretwatch._sidecar.child import Child
-from secretwatch._sidecar.run import _pass_on
-from secretwatch._sidecar.signals import StopRequest
+from secretwatch._cli.sidecar.child import Child
+from secretwatch._cli.sidecar.run import _pass_on
+from secretwatch._cli.sidecar.signals import StopRequest
 from secretwatch.testing import AtomicVolume
 
 from .conftest import TIMEOUT, events

@@ -7,9 +7,9 @@ import threading
 
 from structlog.testing import LogCapture
 
-from secretwatch._sidecar.actions import ActionError, Event
-from secretwatch._sidecar.metrics import Metrics
-from secretwatch._sidecar.runner import Runner
+from secretwatch._cli.sidecar.actions import ActionError, Event
+from secretwatch._cli.sidecar.metrics import Metrics
+from secretwatch._cli.sidecar.runner import Runner
 
 from .conftest import TIMEOUT, events
 

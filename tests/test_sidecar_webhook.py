@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from secretwatch._sidecar.actions import ActionError, Event, Webhook
+from secretwatch._cli.sidecar.actions import ActionError, Event, Webhook
 from secretwatch.testing import AtomicVolume
 
 from .conftest import TIMEOUT

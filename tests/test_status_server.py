@@ -22,9 +22,9 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from structlog.testing import LogCapture
 
-from secretwatch._sidecar import server as status
-from secretwatch._sidecar.metrics import Metrics
-from secretwatch._sidecar.server import StatusServer
+from secretwatch._cli.sidecar import server as status
+from secretwatch._cli.sidecar.metrics import Metrics
+from secretwatch._cli.sidecar.server import StatusServer
 
 from .conftest import TIMEOUT, events
 

@@ -13,7 +13,7 @@ from .conftest import TIMEOUT
 # may whenever the main thread has a signal pending already (a child's SIGCHLD, say).
 SCRIPT = """
 import signal, threading
-from secretwatch._sidecar.signals import StopRequest, route_signals
+from secretwatch._cli.sidecar.signals import StopRequest, route_signals
 stop = StopRequest()
 route_signals({signal.SIGTERM: stop.on_signal})
 idle = threading.Event()

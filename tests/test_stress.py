@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import secretwatch
-from secretwatch._volume import read_volume
+from secretwatch._read.volume import read_volume
 from secretwatch.testing import AtomicVolume
 
 from .conftest import TIMEOUT

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import secretwatch._listing as listing_module
-import secretwatch._volume as volume_module
+import secretwatch._read.listing as listing_module
+import secretwatch._read.volume as volume_module
 from secretwatch import ReadError, SymlinkEscapeError, TooLargeError, VolumeNotFoundError
-from secretwatch._volume import Layout, is_subpath_mount, list_volume, read_volume
+from secretwatch._read.volume import Layout, is_subpath_mount, list_volume, read_volume
 from secretwatch.testing import AtomicVolume
 
 from .conftest import bind_mount
@@ -334,7 +334,7 @@ def test_kubelet_key_is_not_a_subpath_mount(tmp_path: Path) -> None:
 
 SEARCH_ONLY = """
 import json, os, sys
-from secretwatch._volume import read_volume
+from secretwatch._read.volume import read_volume
 from secretwatch.testing import AtomicVolume
 
 volume = AtomicVolume(sys.argv[1])

@@ -16,7 +16,7 @@ import pytest
 
 import secretwatch
 from secretwatch import ReadError, SymlinkEscapeError
-from secretwatch._volume import read_volume
+from secretwatch._read.volume import read_volume
 from secretwatch.testing import AtomicVolume
 
 from .conftest import TIMEOUT, Recorder

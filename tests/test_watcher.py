@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import LogCapture
 
 import secretwatch
-import secretwatch._rejections as rejections_module
+import secretwatch._watch.rejections as rejections_module
 from secretwatch import (
     Change,
     DecodeError,
@@ -414,7 +414,7 @@ def test_callbacks_run_in_order_one_at_a_time_off_the_event_thread(
     volume: AtomicVolume,
 ) -> None:
     """A slow callback delays later calls, never overlaps them, and runs on a worker."""
-    from secretwatch._inotify import inotify
+    from secretwatch._watch.inotify import inotify
 
     release = threading.Event()
     running = threading.Semaphore(1)

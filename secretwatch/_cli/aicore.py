@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, CliPositionalArg, NoDecode
 
-from secretwatch._config import CLI_CONFIG
+from secretwatch._cli.config import CLI_CONFIG
 
 __all__ = ["Rotate", "Status", "hidden_values", "hide_values"]
 

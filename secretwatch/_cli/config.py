@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from secretwatch._watcher import (
+from secretwatch._watch.watcher import (
     DEFAULT_DEBOUNCE,
     DEFAULT_MAX_BYTES,
     DEFAULT_POLL_INTERVAL,

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TextIO
 
 from secretwatch._errors import SecretWatchError
-from secretwatch._snapshot import Change
-from secretwatch._watcher import watch
+from secretwatch._read.snapshot import Change
+from secretwatch._watch.watcher import watch
 from secretwatch.testing import AtomicVolume
 
 __all__ = ["run_demo"]
@@ -91,8 +91,8 @@ def run_demo(out: TextIO) -> int:
 def _sidecar_demo(volume: AtomicVolume, payload: dict[str, bytes], out: TextIO) -> int:
     """The sidecar (``secretwatch watch --webhook``) reloading a neighbour on rotation."""
     try:
-        from secretwatch._sidecar.config import WatchOptionsModel  # noqa: PLC0415
-        from secretwatch._sidecar.service import Service, build_actions  # noqa: PLC0415
+        from secretwatch._cli.sidecar.config import WatchOptionsModel  # noqa: PLC0415
+        from secretwatch._cli.sidecar.service import Service, build_actions  # noqa: PLC0415
     except ModuleNotFoundError:
         print("\nsidecar: skipped (pip install 'secretwatch[sidecar]' to see it)", file=out)
         return 0

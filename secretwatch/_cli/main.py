@@ -17,14 +17,14 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from secretwatch._aicore_cli import Rotate, Status, hidden_values, hide_values
-from secretwatch._config import CLI_CONFIG
-from secretwatch._demo import run_demo
+from secretwatch._cli.aicore import Rotate, Status, hidden_values, hide_values
+from secretwatch._cli.config import CLI_CONFIG
+from secretwatch._cli.demo import run_demo
+from secretwatch._cli.show import describe_volume, escaped, print_volume
+from secretwatch._cli.sidecar.config import RunOptionsModel, WatchOptionsModel
 from secretwatch._errors import SecretWatchError
 from secretwatch._logging import configure_logging
-from secretwatch._show import describe_volume, escaped, print_volume
-from secretwatch._sidecar.config import RunOptionsModel, WatchOptionsModel
-from secretwatch._watcher import DEFAULT_MAX_BYTES
+from secretwatch._watch.watcher import DEFAULT_MAX_BYTES
 
 __all__ = ["cli", "main"]
 
@@ -137,7 +137,7 @@ class Cli(BaseSettings):
 def _sidecar_module(name: str) -> ModuleType:
     """A command of the sidecar, which needs the ``sidecar`` extra (httpx, prometheus_client)."""
     try:
-        return importlib.import_module(f"secretwatch._sidecar.{name}")
+        return importlib.import_module(f"secretwatch._cli.sidecar.{name}")
     except ModuleNotFoundError as exc:
         raise SystemExit(
             f"secretwatch {name} needs the sidecar extra ({exc.name} is not installed): "

@@ -21,7 +21,7 @@ import os
 import secrets
 from typing import Any, TextIO
 
-from secretwatch._volume import Layout, is_subpath_mount, read_volume
+from secretwatch._read.volume import Layout, is_subpath_mount, read_volume
 
 __all__ = ["FINGERPRINT_KEY_VARIABLE", "describe_volume", "escaped", "print_volume"]
 

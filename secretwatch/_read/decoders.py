@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeAlias
 
 from secretwatch._errors import DecodeError, passed_on
-from secretwatch._values import RedactedBytes, RedactedStr, freeze_json
+from secretwatch._read.values import RedactedBytes, RedactedStr, freeze_json
 
 __all__ = ["DecoderName", "DecoderSpec", "Decoders"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
-from secretwatch._decoders import Decoders
 from secretwatch._errors import (
     SecretWatchError,
     ValidationError,
@@ -13,7 +12,8 @@ from secretwatch._errors import (
     passed_on,
     safe_errors,
 )
-from secretwatch._snapshot import Snapshot
+from secretwatch._read.decoders import Decoders
+from secretwatch._read.snapshot import Snapshot
 
 __all__ = ["build_snapshot"]
 

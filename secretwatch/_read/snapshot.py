@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from secretwatch._values import RedactedBytes
+from secretwatch._read.values import RedactedBytes
 
 __all__ = ["Change", "Snapshot"]
 

@@ -9,7 +9,7 @@ Pure functions over the file system, no threads. Three layouts are understood:
   Keys are the relative paths of its regular files.
 - ``file``: a single file; its name is the key.
 
-Every name below the volume's root is resolved without following a link (``_listing``):
+Every name below the volume's root is resolved without following a link (:mod:`.listing`):
 the root is opened once, following the user's path; each directory below it, ``..data``'s
 version directory included, is opened relative to its parent's descriptor with
 ``O_NOFOLLOW | O_DIRECTORY``, and each file relative to its directory's with ``O_NOFOLLOW``.
@@ -49,7 +49,7 @@ from secretwatch._errors import (
     TooLargeError,
     VolumeNotFoundError,
 )
-from secretwatch._listing import (
+from secretwatch._read.listing import (
     CHANGED,
     DATA_LINK,
     Layout,

@@ -19,18 +19,18 @@ from typing import Any, Generic, Literal, Self, TypeVar, overload
 import structlog
 from pydantic_settings import BaseSettings
 
-from secretwatch._dispatch import Dispatcher, Subscription
 from secretwatch._errors import SecretWatchError, outward, passed_on
-from secretwatch._rejections import Rejections
-from secretwatch._snapshot import Change, Snapshot
-from secretwatch._sources import (
+from secretwatch._read.snapshot import Change, Snapshot
+from secretwatch._settings.sources import (
     SecretsDir,
     build_model,
     refuse_command_line,
     secrets_dirs,
     split_kwargs,
 )
-from secretwatch._watcher import SecretWatcher, WatchOptions
+from secretwatch._watch.dispatch import Dispatcher, Subscription
+from secretwatch._watch.rejections import Rejections
+from secretwatch._watch.watcher import SecretWatcher, WatchOptions
 
 __all__ = ["LiveSettings", "watch_settings"]
 

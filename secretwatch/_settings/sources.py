@@ -40,7 +40,7 @@ from secretwatch._errors import (
     passed_on,
     safe_errors,
 )
-from secretwatch._snapshot import Snapshot
+from secretwatch._read.snapshot import Snapshot
 
 __all__ = [
     "SOURCE_OPTIONS",

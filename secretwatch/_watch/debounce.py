@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from secretwatch._runtime import Timer, runtime
+from secretwatch._watch.runtime import Timer, runtime
 
 __all__ = ["Debouncer", "Hint"]
 

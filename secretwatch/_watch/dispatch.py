@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 import structlog
 
 from secretwatch._errors import SecretWatchError, frames
-from secretwatch._runtime import Lane
+from secretwatch._watch.runtime import Lane
 
 __all__ = ["Dispatcher", "Subscription"]
 

@@ -17,8 +17,8 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from secretwatch._debounce import Hint
-from secretwatch._volume import DATA_LINK, WatchDir
+from secretwatch._read.volume import DATA_LINK, WatchDir
+from secretwatch._watch.debounce import Hint
 
 if TYPE_CHECKING:
     from watchdog.observers.inotify_c import InotifyEvent, InotifyFD, WatchDescriptor

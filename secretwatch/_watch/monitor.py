@@ -13,11 +13,11 @@ from typing import Protocol
 
 import structlog
 
-from secretwatch._debounce import Hint
-from secretwatch._inotify import InotifySource, InotifyUnavailable
-from secretwatch._polling import PollingSource
-from secretwatch._runtime import Lane
-from secretwatch._volume import WatchDir
+from secretwatch._read.volume import WatchDir
+from secretwatch._watch.debounce import Hint
+from secretwatch._watch.inotify import InotifySource, InotifyUnavailable
+from secretwatch._watch.polling import PollingSource
+from secretwatch._watch.runtime import Lane
 
 __all__ = ["Monitor", "Source", "missing_plan"]
 

@@ -12,9 +12,9 @@ import random
 import threading
 from collections.abc import Iterable
 
-from secretwatch._debounce import Hint
-from secretwatch._runtime import Lane, Timer, runtime
-from secretwatch._volume import WatchDir, fingerprint
+from secretwatch._read.volume import WatchDir, fingerprint
+from secretwatch._watch.debounce import Hint
+from secretwatch._watch.runtime import Lane, Timer, runtime
 
 __all__ = ["PollingSource"]
 

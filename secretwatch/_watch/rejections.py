@@ -16,8 +16,8 @@ from typing import Any
 
 import structlog
 
-from secretwatch._dispatch import Dispatcher
 from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError, scrub
+from secretwatch._watch.dispatch import Dispatcher
 
 __all__ = ["STUCK_AFTER", "Rejections", "digest"]
 

@@ -16,16 +16,16 @@ from typing import Any, Literal, Self, TypedDict, Unpack
 
 import structlog
 
-from secretwatch._debounce import Debouncer
-from secretwatch._decoders import Decoders, DecoderSpec
-from secretwatch._dispatch import Dispatcher, Subscription
 from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError, outward
-from secretwatch._load import build_snapshot
-from secretwatch._monitor import Monitor
-from secretwatch._rejections import Rejections, digest
-from secretwatch._runtime import Lane, Timer, runtime
-from secretwatch._snapshot import Change, Snapshot
-from secretwatch._volume import Layout, Listing, is_subpath_mount, read_volume
+from secretwatch._read.decoders import Decoders, DecoderSpec
+from secretwatch._read.load import build_snapshot
+from secretwatch._read.snapshot import Change, Snapshot
+from secretwatch._read.volume import Layout, Listing, is_subpath_mount, read_volume
+from secretwatch._watch.debounce import Debouncer
+from secretwatch._watch.dispatch import Dispatcher, Subscription
+from secretwatch._watch.monitor import Monitor
+from secretwatch._watch.rejections import Rejections, digest
+from secretwatch._watch.runtime import Lane, Timer, runtime
 
 __all__ = ["SecretWatcher", "watch"]
 

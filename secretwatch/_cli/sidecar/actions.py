@@ -18,7 +18,7 @@ from typing import Protocol
 
 import httpx
 
-from secretwatch._sidecar.reaper import spawn
+from secretwatch._cli.sidecar.reaper import spawn
 
 __all__ = [
     "DRAIN_BYTES",

@@ -21,10 +21,10 @@ import threading
 
 import structlog
 
-from secretwatch._config import ENV_PREFIX
-from secretwatch._sidecar.actions import ActionError, Event
-from secretwatch._sidecar.reaper import Process, spawn
-from secretwatch._sidecar.signals import StopRequest
+from secretwatch._cli.config import ENV_PREFIX
+from secretwatch._cli.sidecar.actions import ActionError, Event
+from secretwatch._cli.sidecar.reaper import Process, spawn
+from secretwatch._cli.sidecar.signals import StopRequest
 
 __all__ = ["Child", "RestartChild", "SignalChild"]
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import CliPositionalArg
 
-from secretwatch._config import CLI_CONFIG, PathList, UrlList, WatchConfig
+from secretwatch._cli.config import CLI_CONFIG, PathList, UrlList, WatchConfig
 
 __all__ = [
     "ActionOptions",

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from secretwatch._watcher import SecretWatcher
+from secretwatch._watch.watcher import SecretWatcher
 
 __all__ = ["MODES", "Metrics"]
 

@@ -14,11 +14,11 @@ from functools import partial
 
 import structlog
 
-from secretwatch._sidecar.actions import Action, ActionError
-from secretwatch._sidecar.child import Child, RestartChild, SignalChild
-from secretwatch._sidecar.config import RunOptionsModel, signal_number
-from secretwatch._sidecar.service import Service, build_actions, handle_signals
-from secretwatch._sidecar.signals import Route, StopRequest
+from secretwatch._cli.sidecar.actions import Action, ActionError
+from secretwatch._cli.sidecar.child import Child, RestartChild, SignalChild
+from secretwatch._cli.sidecar.config import RunOptionsModel, signal_number
+from secretwatch._cli.sidecar.service import Service, build_actions, handle_signals
+from secretwatch._cli.sidecar.signals import Route, StopRequest
 
 __all__ = ["run_command"]
 

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 import structlog
 
 from secretwatch._backoff import backoff
-from secretwatch._sidecar.actions import Action, ActionError, Event
-from secretwatch._sidecar.metrics import Metrics
+from secretwatch._cli.sidecar.actions import Action, ActionError, Event
+from secretwatch._cli.sidecar.metrics import Metrics
 
 __all__ = ["Runner"]
 

@@ -32,7 +32,7 @@ from http import HTTPStatus
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from secretwatch._sidecar.metrics import Metrics
+from secretwatch._cli.sidecar.metrics import Metrics
 
 __all__ = ["BACKLOG", "MAX_CONNECTIONS", "MAX_HEAD", "REQUEST_TIMEOUT", "StatusServer"]
 

@@ -16,16 +16,16 @@ from collections.abc import Callable, Mapping, Sequence
 import prometheus_client
 import structlog
 
+from secretwatch._cli.sidecar.actions import Action, Event, Exec, Signal, Webhook
+from secretwatch._cli.sidecar.config import ActionOptions, parse_listen, signal_number
+from secretwatch._cli.sidecar.metrics import Metrics
+from secretwatch._cli.sidecar.reaper import Reaper
+from secretwatch._cli.sidecar.runner import Runner
+from secretwatch._cli.sidecar.server import StatusServer
+from secretwatch._cli.sidecar.signals import Route, route_signals
 from secretwatch._errors import SecretWatchError
-from secretwatch._sidecar.actions import Action, Event, Exec, Signal, Webhook
-from secretwatch._sidecar.config import ActionOptions, parse_listen, signal_number
-from secretwatch._sidecar.metrics import Metrics
-from secretwatch._sidecar.reaper import Reaper
-from secretwatch._sidecar.runner import Runner
-from secretwatch._sidecar.server import StatusServer
-from secretwatch._sidecar.signals import Route, route_signals
-from secretwatch._snapshot import Change
-from secretwatch._watcher import SecretWatcher
+from secretwatch._read.snapshot import Change
+from secretwatch._watch.watcher import SecretWatcher
 
 __all__ = ["Service", "build_actions", "handle_signals"]
 

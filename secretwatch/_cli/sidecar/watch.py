@@ -13,9 +13,9 @@ import sys
 
 import structlog
 
-from secretwatch._sidecar.config import WatchOptionsModel
-from secretwatch._sidecar.service import Service, build_actions, handle_signals
-from secretwatch._sidecar.signals import Route, StopRequest
+from secretwatch._cli.sidecar.config import WatchOptionsModel
+from secretwatch._cli.sidecar.service import Service, build_actions, handle_signals
+from secretwatch._cli.sidecar.signals import Route, StopRequest
 
 __all__ = ["run_watch"]
 
