@@ -39,6 +39,11 @@ class ActionOptions(WatchConfig):
         "auth from the URL, "
         "never logged)",
     )
+    webhook_file: str | None = Field(
+        default=None,
+        description="a file of webhook URLs, one a line, followed like a volume (a key of a "
+        "mounted secret, say): keeps their credentials off the command line",
+    )
     webhook_method: str = Field(default="POST", description="HTTP method of the webhook")
     webhook_status: int = Field(
         default=200, ge=100, le=599, description="the status that means done"

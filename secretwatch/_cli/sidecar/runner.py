@@ -18,7 +18,7 @@ version. So the queue holds at most one change per volume, however long the acti
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -32,18 +32,23 @@ _log = structlog.get_logger("secretwatch")
 
 
 class Runner:
-    """Runs ``actions`` for each submitted :class:`Event` on a thread of its own."""
+    """Runs ``actions`` for each submitted :class:`Event` on a thread of its own.
+
+    ``actions`` is a sequence, or a function that gives the actions in force when a change
+    starts (webhooks read from a file change with it).
+    """
 
     def __init__(
         self,
-        actions: Sequence[Action],
+        actions: Sequence[Action] | Callable[[], Sequence[Action]],
         *,
         retries: int,
         metrics: Metrics,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
     ):
-        self._actions = tuple(actions)
+        fixed = () if callable(actions) else tuple(actions)
+        self._actions = actions if callable(actions) else lambda: fixed
         self._retries = retries
         self._metrics = metrics
         self._backoff = backoff
@@ -59,7 +64,7 @@ class Runner:
         change of its volume that still waits, if one does)."""
         with self._queued:
             if self._closing.is_set():  # stopping: it would not run
-                self._skip(event, self._actions)
+                self._skip(event, self._actions())
                 return
             earlier = self._waiting.get(event.path)
             if earlier is not None:
@@ -115,9 +120,10 @@ class Runner:
         """Run every action for ``event`` in order, unless closing (the rest is reported as
         skipped); whether every one succeeded."""
         succeeded = True
-        for index, action in enumerate(self._actions):
+        actions = self._actions()
+        for index, action in enumerate(actions):
             if self._closing.is_set():
-                self._skip(event, self._actions[index:])
+                self._skip(event, actions[index:])
                 return False
             succeeded = self._run(action, event) and succeeded
         return succeeded

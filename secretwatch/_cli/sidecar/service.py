@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal as signals
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 import prometheus_client
 import structlog
@@ -23,6 +24,7 @@ from secretwatch._cli.sidecar.reaper import Reaper
 from secretwatch._cli.sidecar.runner import Runner
 from secretwatch._cli.sidecar.server import StatusServer
 from secretwatch._cli.sidecar.signals import Route, route_signals
+from secretwatch._cli.sidecar.webhook_file import WebhookFile
 from secretwatch._errors import SecretWatchError
 from secretwatch._read.snapshot import Change
 from secretwatch._watch.watcher import SecretWatcher
@@ -36,16 +38,10 @@ _CLOSE_MARGIN = 2.0
 
 
 def build_actions(options: ActionOptions) -> list[Action]:
-    """The actions the options ask for, in the order webhooks, signal, command."""
+    """The actions the options ask for, in the order webhooks, signal, command (the webhooks
+    of ``--webhook-file`` come after the others: see :class:`Service`)."""
     actions: list[Action] = [
-        Webhook(
-            url,
-            method=options.webhook_method,
-            status=options.webhook_status,
-            timeout=options.webhook_timeout,
-            number=number,
-        )
-        for number, url in enumerate(options.webhook, 1)
+        webhook(options, url, number) for number, url in enumerate(options.webhook, 1)
     ]
     if options.signal is not None:
         actions.append(
@@ -58,6 +54,17 @@ def build_actions(options: ActionOptions) -> list[Action]:
     if options.exec is not None:
         actions.append(Exec(options.exec, timeout=options.exec_timeout))
     return actions
+
+
+def webhook(options: ActionOptions, url: str, number: int) -> Webhook:
+    """Webhook ``#number``, to ``url``, as the options say."""
+    return Webhook(
+        url,
+        method=options.webhook_method,
+        status=options.webhook_status,
+        timeout=options.webhook_timeout,
+        number=number,
+    )
 
 
 def handle_signals(routes: Mapping[signals.Signals, Route]) -> None:
@@ -83,20 +90,44 @@ class Service:
         self.watchers = [SecretWatcher(path, **watch) for path in paths]
         self.metrics = Metrics(self.watchers)
         self.actions = list(actions)
-        self.metrics.expect(
-            paths=[watcher.path for watcher in self.watchers],
-            kinds=[action.kind for action in self.actions],
+        self.webhook_file: WebhookFile | None = None
+        if options.webhook_file is not None:  # its webhooks come after the others
+            self.webhook_file = WebhookFile(
+                options.webhook_file,
+                make=partial(webhook, options),
+                first=len(options.webhook) + 1,
+                watch=options.watch_options(),
+            )
+        kinds = [action.kind for action in self.actions] + ["webhook"] * bool(self.webhook_file)
+        self.metrics.expect(paths=[watcher.path for watcher in self.watchers], kinds=kinds)
+        self.runner = Runner(
+            self.current_actions, retries=options.webhook_retries, metrics=self.metrics
         )
-        self.runner = Runner(self.actions, retries=options.webhook_retries, metrics=self.metrics)
         # an attempt ends by --webhook-timeout or --exec-timeout: a stop waits that long
-        timeouts = [options.webhook_timeout] if options.webhook else []
+        timeouts = [options.webhook_timeout] if options.webhook or options.webhook_file else []
         timeouts += [options.exec_timeout] if options.exec is not None else []
         self._close_timeout = max(timeouts, default=0.0) + _CLOSE_MARGIN
         self._listen = options.listen
         self._server: StatusServer | None = None
 
+    def current_actions(self) -> list[Action]:
+        """The actions in force: those given, with the webhooks of ``--webhook-file`` (as
+        the file is now) after the other webhooks, before the signal and the command."""
+        if self.webhook_file is None:
+            return self.actions
+        at = next((i for i, a in enumerate(self.actions) if isinstance(a, Signal | Exec)), None)
+        at = len(self.actions) if at is None else at
+        return [*self.actions[:at], *self.webhook_file.webhooks, *self.actions[at:]]
+
     def start(self) -> bool:
         """Load every volume and start watching; ``False`` (logged) when one can't be loaded."""
+        if self.webhook_file is not None:
+            try:
+                self.webhook_file.start()
+            except SecretWatchError as exc:
+                path = self.webhook_file.path
+                _log.error("secretwatch.start_failed", webhook_file=path, error=exc.message)
+                return False
         for watcher in self.watchers:
             watcher.subscribe(self._on_change(watcher))
             watcher.subscribe_errors(self._on_rejected)
@@ -108,14 +139,14 @@ class Service:
         _log.info(
             "secretwatch.watching",
             paths=[watcher.path for watcher in self.watchers],
-            actions=[repr(action) for action in self.actions],
+            actions=[repr(action) for action in self.current_actions()],
         )
         if self._listen is not None:
             try:
                 self._server = StatusServer(
                     parse_listen(self._listen),
                     healthy=self._healthy,
-                    ready=lambda: all(watcher.snapshot.version > 0 for watcher in self.watchers),
+                    ready=lambda: all(w.snapshot.version > 0 for w in self._all_watchers()),
                     metrics=self.metrics,
                 )
             except OSError as exc:  # the port is taken, the address is not this host's
@@ -145,11 +176,18 @@ class Service:
         for action in self.actions:
             if isinstance(action, Webhook):
                 action.close()
+        if self.webhook_file is not None:
+            self.webhook_file.stop()
         if self._server is not None:
             self._server.close()
 
+    def _all_watchers(self) -> list[SecretWatcher]:
+        """The volumes' watchers, and the webhook file's."""
+        extra = [self.webhook_file.watcher] if self.webhook_file is not None else []
+        return [*self.watchers, *extra]
+
     def _healthy(self) -> bool:
-        return self.runner.alive and all(watcher.running for watcher in self.watchers)
+        return self.runner.alive and all(watcher.running for watcher in self._all_watchers())
 
     def _on_rejected(self, error: SecretWatchError) -> None:
         self.metrics.rejected.labels(error.path).inc()
