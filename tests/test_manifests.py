@@ -22,8 +22,10 @@ def pod_spec(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_directory_mounts(spec: dict[str, Any]) -> list[str]:
-    """The secret's mount paths; fails on a subPath mount or a secret in the environment."""
+    """The secret's mount paths; fails on a subPath mount or a watched secret in the
+    environment (a variable from a secret of its own is only for a webhook's URL)."""
     secret_volumes = {volume["name"] for volume in spec["volumes"] if "secret" in volume}
+    watched = {volume["secret"]["secretName"] for volume in spec["volumes"] if "secret" in volume}
     assert secret_volumes
     paths = []
     for container in spec["containers"]:
@@ -34,13 +36,19 @@ def check_directory_mounts(spec: dict[str, Any]) -> list[str]:
                 assert mount.get("readOnly") is True
                 paths.append(mount["mountPath"])
         for variable in container.get("env", []):
-            assert "secretKeyRef" not in variable.get("valueFrom", {}), variable["name"]
+            reference = variable.get("valueFrom", {}).get("secretKeyRef")
+            if reference is not None:  # read once, at start: credentials that don't rotate
+                assert variable["name"] == "SECRETWATCH_WEBHOOK", variable["name"]
+                assert reference["name"] not in watched, variable["name"]
         for source in container.get("envFrom", []):
             assert "secretRef" not in source, container["name"]
     return paths
 
 
-@pytest.mark.parametrize("example", ["kubernetes/sidecar.yaml", "aicore/serving-template.yaml"])
+@pytest.mark.parametrize(
+    "example",
+    ["kubernetes/sidecar.yaml", "kubernetes/sidecar-webhook.yaml", "aicore/serving-template.yaml"],
+)
 def test_the_secret_is_mounted_as_a_directory_and_watched(example: str) -> None:
     document = yaml.safe_load((EXAMPLES / example).read_text())
     spec = pod_spec(document)
@@ -64,3 +72,14 @@ def test_the_sidecar_can_signal_the_server() -> None:
     env = {variable["name"]: variable["value"] for variable in sidecar["env"]}
     assert env["SECRETWATCH_SIGNAL"] == "HUP"
     assert env["SECRETWATCH_PROCESS_NAME"]
+
+
+def test_a_webhook_url_with_credentials_comes_from_a_secret() -> None:
+    """The webhook's URL, which holds a password, is neither in args (``ps`` shows those to
+    the pod's other processes) nor a literal value: it comes from a secret of its own."""
+    spec = pod_spec(yaml.safe_load((EXAMPLES / "kubernetes/sidecar-webhook.yaml").read_text()))
+    sidecar = next(c for c in spec["containers"] if c["name"] == "secretwatch")
+    assert not any(argument.startswith("--webhook") for argument in sidecar["args"])
+    [webhook] = [v for v in sidecar["env"] if v["name"] == "SECRETWATCH_WEBHOOK"]
+    assert "value" not in webhook
+    assert webhook["valueFrom"]["secretKeyRef"]["key"]

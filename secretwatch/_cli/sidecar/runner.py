@@ -3,8 +3,9 @@
 One thread runs the actions: those of a change all run (each retried until it succeeds or
 its retries are spent) before the next change's start. A failure is logged and counted at
 every attempt; an action that still fails after its last retry is reported as failed, never
-dropped silently. On close (SIGTERM), the running attempt finishes, with no retry after it;
-the other actions of its change and the changes still queued are skipped, and reported.
+dropped silently. On close (SIGTERM), the running attempt finishes, with no retry after it
+(``action_gave_up`` says ``stopping=true`` when retries were left); the other actions of its
+change and the changes still queued are skipped, and reported.
 Each attempt is bounded by its action (``--webhook-timeout``, ``--exec-timeout``), so a
 stop waits for one attempt at most.
 
@@ -161,5 +162,9 @@ class Runner:
             self._metrics.actions.labels(action.kind).inc()
             log.info("secretwatch.action_done", attempt=attempt + 1)
             return True
-        log.error("secretwatch.action_gave_up", attempts=attempt + 1)
+        # with retries left, the stop ended them: an action_failed said retrying=true, if
+        # the stop came in the backoff after it
+        log.error(
+            "secretwatch.action_gave_up", attempts=attempt + 1, stopping=attempt + 1 < attempts
+        )
         return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal as signals
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
@@ -109,6 +110,11 @@ class Service:
         self._close_timeout = max(timeouts, default=0.0) + _CLOSE_MARGIN
         self._listen = options.listen
         self._server: StatusServer | None = None
+        # path -> the last version handed to the runner (1, the first load, needs nothing);
+        # under the lock, and not after close(), which reports what was applied since
+        self._handed: dict[str, int] = {}
+        self._handing = threading.Lock()
+        self._closed = False
 
     def current_actions(self) -> list[Action]:
         """The actions in force: those given, with the webhooks of ``--webhook-file`` (as
@@ -169,9 +175,21 @@ class Service:
 
     def close(self) -> None:
         """Stop watching, let the running attempt finish (the other actions are skipped),
-        stop serving."""
+        stop serving.
+
+        A change applied just before the stop whose callback had not reached us yet (a
+        stopped watcher drops those) is reported skipped too: no applied version goes
+        without its actions run or reported.
+        """
         for watcher in self.watchers:
             watcher.stop()
+        self.runner.cancel()  # from here, what is submitted is reported skipped, not run
+        with self._handing:
+            self._closed = True
+            for watcher in self.watchers:
+                version = watcher.snapshot.version  # the last applied, kept after stop()
+                if version > self._handed.get(watcher.path, 1):
+                    self.runner.submit(Event(watcher.path, version, ()))
         self.runner.close(self._close_timeout)
         for action in self.actions:
             if isinstance(action, Webhook):
@@ -198,6 +216,10 @@ class Service:
                 return  # the first load: nothing to reload yet
             self.metrics.reloads.labels(watcher.path).inc()
             keys = tuple(sorted(change.keys))
-            self.runner.submit(Event(watcher.path, change.new.version, keys))
+            with self._handing:
+                if self._closed:  # close() has reported it
+                    return
+                self._handed[watcher.path] = change.new.version
+                self.runner.submit(Event(watcher.path, change.new.version, keys))
 
         return on_change
