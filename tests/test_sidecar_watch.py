@@ -252,6 +252,25 @@ def test_once_runs_the_actions_once_and_exits(vol: AtomicVolume, receiver: Recei
     assert receiver.requests.empty()
 
 
+def test_once_runs_nothing_for_a_change_during_its_run(vol: AtomicVolume, tmp_path: Path) -> None:
+    """--once runs the actions for the version in force when it starts, and nothing else: a
+    rotation while they run starts no action beside them (one change at a time)."""
+    out, gate = tmp_path / "versions", tmp_path / "gate"
+    os.mkfifo(gate)
+    script = f'echo "$SECRETWATCH_VERSION" >> {out}; [ "$SECRETWATCH_VERSION" != 1 ] || cat {gate}'
+    with Sidecar(
+        *("watch", str(vol.path), "--once", "--debounce", "0", "--exec", f"sh -c '{script}'")
+    ) as sidecar:
+        sidecar.event("secretwatch.watching")
+        vol.write({"token": CANARY + "-2"})
+        sidecar.event("secretwatch.changed", version=2)
+        with gate.open("w") as release:
+            release.write("go")
+        assert sidecar.wait() == 0
+    assert out.read_text() == "1\n"
+    assert [e["version"] for e in sidecar.history if e["event"] == "secretwatch.action_done"] == [1]
+
+
 def test_once_fails_clearly(vol: AtomicVolume, tmp_path: Path) -> None:
     """A missing volume, or an action that fails, ends --once with a non-zero exit code."""
     with Sidecar("watch", str(tmp_path / "missing"), "--once") as sidecar:

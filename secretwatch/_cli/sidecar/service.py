@@ -125,8 +125,12 @@ class Service:
         at = len(self.actions) if at is None else at
         return [*self.actions[:at], *self.webhook_file.webhooks, *self.actions[at:]]
 
-    def start(self) -> bool:
-        """Load every volume and start watching; ``False`` (logged) when one can't be loaded."""
+    def start(self, *, follow: bool = True) -> bool:
+        """Load every volume and start watching; ``False`` (logged) when one can't be loaded.
+
+        ``follow=False`` (``--once``): later changes run no action; :meth:`run_once` runs
+        them for the versions in force, and nothing runs beside it.
+        """
         if self.webhook_file is not None:
             try:
                 self.webhook_file.start()
@@ -135,7 +139,8 @@ class Service:
                 _log.error("secretwatch.start_failed", webhook_file=path, error=exc.message)
                 return False
         for watcher in self.watchers:
-            watcher.subscribe(self._on_change(watcher))
+            if follow:
+                watcher.subscribe(self._on_change(watcher))
             watcher.subscribe_errors(self._on_rejected)
             try:
                 watcher.start()

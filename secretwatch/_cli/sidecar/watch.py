@@ -40,7 +40,7 @@ def run_watch(options: WatchOptionsModel) -> int:
     service = Service(options.paths, options, actions)
     stop.when_stopped(service.runner.cancel)  # no more retries, also under --once
     try:
-        if not service.start():
+        if not service.start(follow=not options.once):
             return 1
         if options.once:
             return 0 if service.run_once() else 1
