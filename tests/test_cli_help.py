@@ -65,6 +65,7 @@ def test_no_python_type_and_each_default_once(
                 "--exec-timeout SECONDS",
                 "--listen HOST:PORT",
                 "--log-level {debug,info,warning,error}",
+                "--no-action",
             ],
         ),
         ("run", ["--on-change {restart,signal:NAME}", "--grace SECONDS", "--listen HOST:PORT"]),
@@ -82,7 +83,9 @@ def test_metavars_say_what_to_pass(
     for invocation in invocations:
         option = invocation.split()[0]
         assert found[option].startswith(f"{invocation} "), found[option]
-    assert not [option for option in found if option.startswith("--no-")]
+    assert not [
+        option for option in found if option.startswith("--no-") and option != "--no-action"
+    ]
 
 
 def test_defaults_are_said_in_words(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -262,3 +263,111 @@ def test_no_argument_list_makes_a_value_show(args: list[str]) -> None:
     for name in unknown_options_named(args):
         assert code == 2
         assert name in err, (name, err)
+
+
+# SECRETWATCH_* variables: a typo in a manifest is refused, naming it, never its value
+
+
+@pytest.mark.parametrize(
+    ("args", "variable", "said"),
+    [
+        (
+            ["watch", "v", "--no-action"],
+            "SECRETWATCH_WEBHOK",
+            "(did you mean SECRETWATCH_WEBHOOK?)",
+        ),
+        (
+            ["watch", "v", "--no-action"],
+            "secretwatch_webhok",
+            "unknown variable secretwatch_webhok",
+        ),
+        (["run", "v", "--", "true"], "SECRETWATCH_ONCE", "is read by watch, not by run"),
+        (["watch", "v", "--no-action"], "SECRETWATCH_JSON", "is read by show and status, not by"),
+        (["show", "v"], "SECRETWATCH_WEBHOK", "(did you mean SECRETWATCH_WEBHOOK?)"),
+        (["status", "n", "--tenant-wide"], "SECRETWATCH_TENANTWIDE", "SECRETWATCH_TENANT_WIDE?"),
+    ],
+)
+def test_an_unknown_variable_is_refused(args: list[str], variable: str, said: str) -> None:
+    """A ``SECRETWATCH_*`` variable the command does not read: exit 2, one line naming it
+    (and the closest real one), never its value."""
+    code, out, err = run_cli(*args, env={variable: f"http://u:{CANARY}@h/"})
+    assert code == 2
+    assert said in err
+    assert variable in err
+    assert len(err.splitlines()) == 1
+    assert CANARY not in out + err
+
+
+@pytest.mark.parametrize(
+    ("args", "variable"),
+    [
+        (["show", "v"], "SECRETWATCH_WEBHOOK"),  # kubectl exec in the sidecar's container
+        (["show", "v"], "SECRETWATCH_FINGERPRINT_KEY"),
+        (["watch", "v", "--no-action"], "SECRETWATCH_FINGERPRINT_KEY"),  # for show, there
+        (["watch", "v", "--no-action"], "SECRETWATCH_PATH"),  # what --exec commands are given
+        (["watch", "v", "--no-action"], "SECRETWATCH_VERSION"),
+        (["watch", "v", "--no-action"], "SECRETWATCH_CHANGED_KEYS"),
+        (["watch", "v", "--no-action"], "secretwatch_polling"),
+        (["run", "v", "--", "true"], "SECRETWATCH_GRACE"),
+        (["demo"], "SECRETWATCH_LISTEN"),
+    ],
+)
+def test_a_variable_the_package_reads_is_accepted(args: list[str], variable: str) -> None:
+    """The command's own variables, and those the package reads or sets, are not refused;
+    nor, where a shell runs it, another command's."""
+    code, _, err = run_cli(*args, env={variable: "1"})
+    assert code is None, err
+
+
+def test_every_variable_the_package_names_is_known() -> None:
+    """Each ``SECRETWATCH_*`` name written in the package's source is accepted by some
+    command: a new variable read outside the commands' options must be added to the check."""
+    package = Path(secretwatch.__file__).parent
+    names = {
+        name
+        for path in package.rglob("*.py")
+        for name in re.findall(r"\bSECRETWATCH_[A-Z][A-Z_]*\b", path.read_text())
+    }
+    assert {"SECRETWATCH_POLLING", "SECRETWATCH_FINGERPRINT_KEY", "SECRETWATCH_PATH"} <= names
+    for name in sorted(names):
+        code, _, err = run_cli("show", "v", env={name: "1"})
+        assert code is None, (name, err)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("SECRETWATCH_WEBHOOK", f"ftp://u:{CANARY}@h/", "SECRETWATCH_WEBHOOK: each webhook must"),
+        ("SECRETWATCH_SIGNAL", "HUP", "--signal needs exactly one of --pid-file and"),
+        ("SECRETWATCH_DEBOUNCE", CANARY, "SECRETWATCH_DEBOUNCE: Input should be a valid number"),
+    ],
+)
+def test_a_bad_value_from_the_environment_names_its_variable(
+    variable: str, value: str, said: str
+) -> None:
+    """A bad value from a ``SECRETWATCH_*`` variable: exit 2, naming the variable (not an
+    option that is not on the command line), never quoting the value."""
+    code, out, err = run_cli("watch", "v", "--exec", "true", env={variable: value})
+    assert code == 2
+    assert f"secretwatch: {said}" in err
+    assert CANARY not in out + err
+
+
+def test_a_typo_in_a_manifest_stops_the_sidecar_at_start(tmp_path: Path) -> None:
+    """``SECRETWATCH_WEBHOK`` (a manifest's typo): the sidecar exits 2 before loading the
+    volume, instead of watching and never reloading anything."""
+    env = {**os.environ, "SECRETWATCH_WEBHOK": f"http://u:{CANARY}@127.0.0.1:9/"}
+    done = subprocess.run(
+        [sys.executable, "-m", "secretwatch", "watch", str(tmp_path), "--exec", "true"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == (
+        "secretwatch: unknown variable SECRETWATCH_WEBHOK (did you mean SECRETWATCH_WEBHOOK?)"
+        " (values not shown)\n"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from contextvars import ContextVar
 from types import ModuleType
@@ -16,15 +17,21 @@ from pydantic_settings import (
     CliSubCommand,
     SettingsConfigDict,
     SettingsError,
+    get_subcommand,
 )
 
 from secretwatch._cli.aicore import Rotate, Status, hidden_values, hide_values
 from secretwatch._cli.config import CLI_CONFIG, ENV_PREFIX
 from secretwatch._cli.demo import run_demo
-from secretwatch._cli.helptext import command_line
-from secretwatch._cli.show import describe_volume, escaped, print_volume
+from secretwatch._cli.helptext import command_line, command_models
+from secretwatch._cli.show import (
+    FINGERPRINT_KEY_VARIABLE,
+    describe_volume,
+    escaped,
+    print_volume,
+)
 from secretwatch._cli.sidecar.config import RunOptionsModel, WatchOptionsModel
-from secretwatch._cli.usage import UsageError
+from secretwatch._cli.usage import UsageError, refuse_unknown_variables
 from secretwatch._errors import SecretWatchError
 from secretwatch._logging import configure_logging
 from secretwatch._watch.watcher import DEFAULT_MAX_BYTES
@@ -63,6 +70,7 @@ class Watch(WatchOptionsModel):
   secretwatch watch /etc/credentials --webhook http://127.0.0.1:8080/-/reload
   secretwatch watch /etc/credentials --signal HUP --process-name nginx
   secretwatch watch /etc/credentials --exec 'my-server-ctl reload' --listen :9090
+  secretwatch watch /etc/credentials --no-action --listen :9090   # health and metrics only
   SECRETWATCH_WEBHOOK=http://127.0.0.1:8080/-/reload secretwatch watch /etc/credentials"""
 
     def cli_cmd(self) -> None:
@@ -166,7 +174,40 @@ class Cli(BaseSettings):
     demo: CliSubCommand[Demo] = Field(description="rotate a volume in a temporary directory")
 
     def cli_cmd(self) -> None:
+        command = get_subcommand(self)
+        name = next(name for name in type(self).model_fields if getattr(self, name) is command)
+        refuse_unknown_variables(os.environ, name, *_variables(name))
         CliApp.run_subcommand(self)
+
+
+# read by the package beside the commands' options: ``show``'s key (which may be set for
+# ``kubectl exec ... secretwatch show`` in the sidecar's container), and the variables the
+# sidecar gives an --exec command (which may run secretwatch itself)
+PACKAGE_VARIABLES = frozenset(
+    {
+        FINGERPRINT_KEY_VARIABLE,
+        "SECRETWATCH_PATH",
+        "SECRETWATCH_VERSION",
+        "SECRETWATCH_CHANGED_KEYS",
+    }
+)
+# configured by manifests, where a variable they don't read leaves a sidecar misconfigured:
+# they refuse the variables of other commands too (the others, run from a shell or by
+# kubectl exec in such a container, refuse only what no command reads)
+STRICT_COMMANDS = frozenset({"watch", "run"})
+
+
+def _variables(command: str) -> tuple[frozenset[str], dict[str, list[str]]]:
+    """The variables ``command`` reads, and the other commands' (-> those commands)."""
+    read_by: dict[str, list[str]] = {}
+    for name, model in command_models(Cli).items():
+        for option, info in model.model_fields.items():
+            read_by.setdefault(ENV_PREFIX + (info.alias or option).upper(), []).append(name)
+    if command not in STRICT_COMMANDS:
+        return PACKAGE_VARIABLES | set(read_by), {}
+    own = {variable for variable, commands in read_by.items() if command in commands}
+    others = {variable: commands for variable, commands in read_by.items() if variable not in own}
+    return PACKAGE_VARIABLES | own, others
 
 
 def _sidecar_module(name: str) -> ModuleType:
@@ -189,11 +230,11 @@ def cli(*args: str) -> int:
     try:
         with hidden_values(hidden):
             CliApp.run(Cli, cli_args=arguments, cli_settings_source=command_line(Cli))
-    except UsageError as exc:  # names options, never a value
+    except UsageError as exc:  # names options and variables, never a value
         print(f"secretwatch: {exc.message}", file=sys.stderr)
         return 2
     except ValidationError as exc:  # bad option values: say which, never quote them
-        for line in _option_errors(exc):
+        for line in _option_errors(exc, arguments):
             print(f"secretwatch: {line}", file=sys.stderr)
         return 2
     except SettingsError:  # pydantic-settings' own, which may quote what it parsed
@@ -222,15 +263,20 @@ def _split_child_command(arguments: list[str]) -> tuple[list[str], list[str]]:
     return arguments[:split], arguments[split + 1 :]
 
 
-def _option_errors(exc: ValidationError) -> list[str]:
-    """``--option: message`` lines, without the input (a webhook URL holds credentials)."""
+def _option_errors(exc: ValidationError, arguments: list[str]) -> list[str]:
+    """``--option: message`` lines (``SECRETWATCH_<OPTION>: message`` for an option that is
+    not on the command line), without the input (a webhook URL holds credentials)."""
     lines = []
     for error in exc.errors(include_input=False, include_url=False, include_context=False):
         # the location is (command, option, ...): an error of the whole command has no option
         fields = [str(part) for part in error["loc"] if not isinstance(part, int)][1:]
-        option = "--" + fields[0].replace("_", "-") + ": " if fields else ""
+        where = ""
+        if fields:
+            option = "--" + fields[0].replace("_", "-")
+            given = any(argument.partition("=")[0] == option for argument in arguments)
+            where = f"{option}: " if given else f"{ENV_PREFIX}{fields[0].upper()}: "
         message = str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"{option}{message}")
+        lines.append(f"{where}{message}")
     return lines
 
 

@@ -1,4 +1,4 @@
-"""Usage errors that name options, never a value.
+"""Usage errors that name options and variables, never a value.
 
 The command line is parsed by argparse (through pydantic-settings), whose messages quote
 what they could not parse (``invalid choice: 'http://user:password@host/'``,
@@ -10,6 +10,9 @@ what they could not parse (``invalid choice: 'http://user:password@host/'``,
   (with the closest real one, by :mod:`difflib`) before anything else is said, then parses;
   an argparse error is said in words of our own: the option's name and what is wrong, the
   arguments never (:func:`_withheld`);
+- :func:`refuse_unknown_variables`: a ``SECRETWATCH_*`` variable that the command does not
+  read is a typo in a manifest (or meant for another command), named with the closest real
+  one, never with its value.
 
 What is printed is built from the parser's own names only; a message argparse may write
 that is not known to hold names only is replaced by a generic one.
@@ -19,10 +22,13 @@ from __future__ import annotations
 
 import re
 from argparse import ArgumentError, ArgumentParser, Namespace
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
-__all__ = ["Parser", "UsageError", "parse"]
+from secretwatch._cli.config import ENV_PREFIX
+from secretwatch._cli.show import escaped
+
+__all__ = ["Parser", "UsageError", "parse", "refuse_unknown_variables"]
 
 ROOT_OPTIONS = frozenset({"-h", "--help", "--version"})
 NOT_SHOWN = "not shown: it may hold a secret value"
@@ -41,8 +47,8 @@ _NAMES_ONLY = re.compile(
 
 
 class UsageError(Exception):
-    """A mistake in the command line: one line, naming options, never a value. The command
-    line exits 2."""
+    """A mistake in the command line or the environment: one line, naming options and
+    variables, never a value. The command line exits 2."""
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -207,3 +213,32 @@ def _withheld(argument: str | None, message: str) -> str:
     if name:
         return f"{name}: invalid ({NOT_SHOWN})"
     return "invalid arguments (not shown: they may hold secret values); see secretwatch --help"
+
+
+def refuse_unknown_variables(
+    environ: Iterable[str], command: str, read: Collection[str], others: Mapping[str, list[str]]
+) -> None:
+    """Refuse a ``SECRETWATCH_*`` variable of ``environ`` that ``command`` does not read.
+
+    ``read``: the variables that ``command`` (or the package) reads; ``others``: variables
+    of other commands (-> their names), which ``command`` does not read. Names are compared
+    upper-cased, as pydantic-settings reads them; a value is never read here.
+
+    Raises:
+        UsageError: each unknown variable named, with the closest one ``command`` reads.
+    """
+    problems = []
+    for variable in sorted(environ):
+        upper = variable.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in read:
+            continue
+        name = escaped(variable)
+        if upper in others:
+            owners = " and ".join(others[upper])
+            problems.append(f"{name} is read by {owners}, not by {command}")
+            continue
+        guess = _closest(upper, read)
+        hint = f" (did you mean {guess}?)" if guess else ""
+        problems.append(f"unknown variable {name}{hint}")
+    if problems:
+        raise UsageError("; ".join(problems) + " (values not shown)")

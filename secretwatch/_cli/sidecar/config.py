@@ -185,6 +185,24 @@ class WatchOptionsModel(VolumeOptions):
     """Watch secret volumes; on every applied change, run the configured actions."""
 
     once: bool = Field(default=False, description="load, run the actions once, and exit")
+    no_action: bool = Field(
+        default=False,
+        description="run no action: a sidecar that only reports (/healthz, /readyz and "
+        "/metrics with --listen, and the logs); without it, watch needs an action",
+    )
+
+    @model_validator(mode="after")
+    def _an_action(self) -> WatchOptionsModel:
+        # a sidecar that reloads nothing reports ready all the same: only on purpose
+        given = bool(self.webhook) or self.signal is not None or self.exec is not None
+        if not given and not self.no_action:
+            raise ValueError(
+                "give an action (--webhook, --signal or --exec), or --no-action for a "
+                "sidecar that only reports health and metrics"
+            )
+        if given and self.no_action:
+            raise ValueError("--no-action and an action: give one or the other")
+        return self
 
 
 class RunOptionsModel(VolumeOptions):
