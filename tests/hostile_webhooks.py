@@ -121,6 +121,20 @@ def silent(server: HostileServer, connection: socket.socket) -> None:
     server.closing.wait()
 
 
+def held(release: threading.Event, status: int) -> Callable[[HostileServer, socket.socket], None]:
+    """Reads the request, holds it until ``release`` is set (a slow neighbour's reload, as
+    long as the test wants), then answers ``status`` with an empty body."""
+
+    def serve(server: HostileServer, connection: socket.socket) -> None:
+        read_request_head(connection)
+        release.wait(TIMEOUT)
+        if server.closing.is_set():
+            return
+        connection.sendall(b"HTTP/1.1 %d Held\r\nContent-Length: 0\r\n\r\n" % status)
+
+    return serve
+
+
 def flood(*, chunked: bool) -> Callable[[HostileServer, socket.socket], None]:
     """A 200 with a 1 GiB body of zeros (declared by Content-Length, or chunked), sent as fast
     as the client reads it; a send that fails marks :attr:`HostileServer.client_closed`."""

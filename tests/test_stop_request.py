@@ -7,7 +7,11 @@ import signal
 import subprocess
 import sys
 
-from .conftest import TIMEOUT
+from structlog.testing import LogCapture
+
+from secretwatch._cli.sidecar.signals import StopRequest
+
+from .conftest import TIMEOUT, events
 
 # The main thread blocks SIGTERM, so the kernel must deliver it to the other thread, as it
 # may whenever the main thread has a signal pending already (a child's SIGCHLD, say).
@@ -36,5 +40,24 @@ def test_a_signal_that_lands_on_another_thread_still_stops() -> None:
     finally:
         process.kill()
         process.wait()
-    assert out == "SIGTERM\n"
+    *logged, said = out.splitlines()  # structlog's default: the console, on stdout
+    assert said == "SIGTERM"
+    assert "secretwatch.stopping" in "".join(logged)
     assert process.returncode == 0
+
+
+def test_a_stop_is_in_force_before_it_is_logged_or_seen(logs: LogCapture) -> None:
+    """The stop's callbacks (the runner's cancel: no retry from here) run before
+    ``secretwatch.stopping`` is logged and before the main thread wakes, so whatever is
+    logged after it happened with the stop in force; and the stop is logged by the request
+    itself, whatever the main thread is doing."""
+    stop = StopRequest()
+    seen: list[tuple[bool, list[object]]] = []
+    stop.when_stopped(lambda: seen.append((stop.is_set(), list(logs.entries))))
+    stop.on_signal(signal.SIGTERM)
+    stop.on_signal(signal.SIGINT)  # only the first counts
+    assert seen == [(False, [])]
+    assert events(logs, "secretwatch.stopping") == [
+        {"event": "secretwatch.stopping", "signal": "SIGTERM", "log_level": "info"}
+    ]
+    assert stop.wait() == "SIGTERM"

@@ -28,6 +28,7 @@ __all__ = [
     "Exec",
     "Signal",
     "Webhook",
+    "parse_webhook_url",
     "redact_url",
 ]
 
@@ -63,6 +64,18 @@ def redact_url(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.host}{port}{rest}"
 
 
+def parse_webhook_url(url: str, number: int) -> httpx.URL:
+    """``url``, parsed; ``ValueError`` unless it is an http:// or https:// URL with a host.
+    The message names the webhook by its number, never by its URL (credentials)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        raise ValueError(f"--webhook: webhook #{number} is not a valid URL") from None
+    if parsed.scheme not in {"http", "https"} or not parsed.host:
+        raise ValueError(f"--webhook: webhook #{number} is not an http:// or https:// URL")
+    return parsed
+
+
 class Webhook:
     """An HTTP request with a JSON body naming the volume, version and changed keys.
 
@@ -78,12 +91,7 @@ class Webhook:
         # imported here: a sidecar without webhooks never loads httpcore nor h11
         from secretwatch._http import bounded_client  # noqa: PLC0415
 
-        try:
-            parsed = httpx.URL(url)
-        except httpx.InvalidURL:  # not quoted: the URL may hold credentials
-            raise ValueError(f"--webhook: webhook #{number} is not a valid URL") from None
-        if parsed.scheme not in {"http", "https"} or not parsed.host:
-            raise ValueError(f"--webhook: webhook #{number} is not an http:// or https:// URL")
+        parsed = parse_webhook_url(url, number)
         auth = None
         if parsed.userinfo:
             auth = httpx.BasicAuth(parsed.username, parsed.password)

@@ -39,6 +39,12 @@ class ActionOptions(WatchConfig):
         "never logged)",
         json_schema_extra={"metavar": "URL"},
     )
+    webhook_file: str | None = Field(
+        default=None,
+        description="a file of webhook URLs, one a line, followed like a volume (a key of a "
+        "mounted secret, say): keeps their credentials off the command line",
+        json_schema_extra={"metavar": "PATH"},
+    )
     webhook_method: str = Field(
         default="POST",
         description="HTTP method of the webhook",

@@ -49,7 +49,6 @@ def run_command(options: RunOptionsModel, command: list[str]) -> int:
         if not service.start():
             return 1
         if stop.is_set():  # during the first load: the command is not started at all
-            _log.info("secretwatch.stopping", signal=stop.reason)
             return 128 + signals.Signals[stop.reason]
         try:
             child.start()
@@ -61,7 +60,6 @@ def run_command(options: RunOptionsModel, command: list[str]) -> int:
         if ended is not None:  # the command ended run; what it started ends with it
             child.stop(signals.SIGTERM)
             return ended
-        _log.info("secretwatch.stopping", signal=reason)
         return child.stop(signals.Signals[reason])  # at once: not after a running action
     finally:
         service.close()

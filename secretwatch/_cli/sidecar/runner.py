@@ -3,8 +3,9 @@
 One thread runs the actions: those of a change all run (each retried until it succeeds or
 its retries are spent) before the next change's start. A failure is logged and counted at
 every attempt; an action that still fails after its last retry is reported as failed, never
-dropped silently. On close (SIGTERM), the running attempt finishes, with no retry after it;
-the other actions of its change and the changes still queued are skipped, and reported.
+dropped silently. On close (SIGTERM), the running attempt finishes, with no retry after it
+(``action_gave_up`` says ``stopping=true`` when retries were left); the other actions of its
+change and the changes still queued are skipped, and reported.
 Each attempt is bounded by its action (``--webhook-timeout``, ``--exec-timeout``), so a
 stop waits for one attempt at most.
 
@@ -18,7 +19,7 @@ version. So the queue holds at most one change per volume, however long the acti
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -32,18 +33,23 @@ _log = structlog.get_logger("secretwatch")
 
 
 class Runner:
-    """Runs ``actions`` for each submitted :class:`Event` on a thread of its own."""
+    """Runs ``actions`` for each submitted :class:`Event` on a thread of its own.
+
+    ``actions`` is a sequence, or a function that gives the actions in force when a change
+    starts (webhooks read from a file change with it).
+    """
 
     def __init__(
         self,
-        actions: Sequence[Action],
+        actions: Sequence[Action] | Callable[[], Sequence[Action]],
         *,
         retries: int,
         metrics: Metrics,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
     ):
-        self._actions = tuple(actions)
+        fixed = () if callable(actions) else tuple(actions)
+        self._actions = actions if callable(actions) else lambda: fixed
         self._retries = retries
         self._metrics = metrics
         self._backoff = backoff
@@ -59,7 +65,7 @@ class Runner:
         change of its volume that still waits, if one does)."""
         with self._queued:
             if self._closing.is_set():  # stopping: it would not run
-                self._skip(event, self._actions)
+                self._skip(event, self._actions())
                 return
             earlier = self._waiting.get(event.path)
             if earlier is not None:
@@ -115,9 +121,10 @@ class Runner:
         """Run every action for ``event`` in order, unless closing (the rest is reported as
         skipped); whether every one succeeded."""
         succeeded = True
-        for index, action in enumerate(self._actions):
+        actions = self._actions()
+        for index, action in enumerate(actions):
             if self._closing.is_set():
-                self._skip(event, self._actions[index:])
+                self._skip(event, actions[index:])
                 return False
             succeeded = self._run(action, event) and succeeded
         return succeeded
@@ -155,5 +162,9 @@ class Runner:
             self._metrics.actions.labels(action.kind).inc()
             log.info("secretwatch.action_done", attempt=attempt + 1)
             return True
-        log.error("secretwatch.action_gave_up", attempts=attempt + 1)
+        # with retries left, the stop ended them: an action_failed said retrying=true, if
+        # the stop came in the backoff after it
+        log.error(
+            "secretwatch.action_gave_up", attempts=attempt + 1, stopping=attempt + 1 < attempts
+        )
         return False

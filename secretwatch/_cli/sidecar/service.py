@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import signal as signals
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 import prometheus_client
 import structlog
@@ -23,6 +25,7 @@ from secretwatch._cli.sidecar.reaper import Reaper
 from secretwatch._cli.sidecar.runner import Runner
 from secretwatch._cli.sidecar.server import StatusServer
 from secretwatch._cli.sidecar.signals import Route, route_signals
+from secretwatch._cli.sidecar.webhook_file import WebhookFile
 from secretwatch._errors import SecretWatchError
 from secretwatch._read.snapshot import Change
 from secretwatch._watch.watcher import SecretWatcher
@@ -36,16 +39,10 @@ _CLOSE_MARGIN = 2.0
 
 
 def build_actions(options: ActionOptions) -> list[Action]:
-    """The actions the options ask for, in the order webhooks, signal, command."""
+    """The actions the options ask for, in the order webhooks, signal, command (the webhooks
+    of ``--webhook-file`` come after the others: see :class:`Service`)."""
     actions: list[Action] = [
-        Webhook(
-            url,
-            method=options.webhook_method,
-            status=options.webhook_status,
-            timeout=options.webhook_timeout,
-            number=number,
-        )
-        for number, url in enumerate(options.webhook, 1)
+        webhook(options, url, number) for number, url in enumerate(options.webhook, 1)
     ]
     if options.signal is not None:
         actions.append(
@@ -58,6 +55,17 @@ def build_actions(options: ActionOptions) -> list[Action]:
     if options.exec is not None:
         actions.append(Exec(options.exec, timeout=options.exec_timeout))
     return actions
+
+
+def webhook(options: ActionOptions, url: str, number: int) -> Webhook:
+    """Webhook ``#number``, to ``url``, as the options say."""
+    return Webhook(
+        url,
+        method=options.webhook_method,
+        status=options.webhook_status,
+        timeout=options.webhook_timeout,
+        number=number,
+    )
 
 
 def handle_signals(routes: Mapping[signals.Signals, Route]) -> None:
@@ -88,20 +96,49 @@ class Service:
         self.watchers = [SecretWatcher(path, **watch) for path in paths]
         self.metrics = Metrics(self.watchers)
         self.actions = list(actions)
-        self.metrics.expect(
-            paths=[watcher.path for watcher in self.watchers],
-            kinds=[action.kind for action in self.actions],
-        )
+        self.webhook_file: WebhookFile | None = None
+        if options.webhook_file is not None:  # its webhooks come after the others
+            self.webhook_file = WebhookFile(
+                options.webhook_file,
+                make=partial(webhook, options),
+                first=len(options.webhook) + 1,
+                watch=options.watch_options(),
+            )
+        kinds = [action.kind for action in self.actions] + ["webhook"] * bool(self.webhook_file)
+        self.metrics.expect(paths=[watcher.path for watcher in self.watchers], kinds=kinds)
         # bound now, served once the volumes are loaded: a port taken is a usage error
         self._server = None if options.listen is None else self._bind(options.listen)
-        self.runner = Runner(self.actions, retries=options.webhook_retries, metrics=self.metrics)
+        self.runner = Runner(
+            self.current_actions, retries=options.webhook_retries, metrics=self.metrics
+        )
         # an attempt ends by --webhook-timeout or --exec-timeout: a stop waits that long
-        timeouts = [options.webhook_timeout] if options.webhook else []
+        timeouts = [options.webhook_timeout] if options.webhook or options.webhook_file else []
         timeouts += [options.exec_timeout] if options.exec is not None else []
         self._close_timeout = max(timeouts, default=0.0) + _CLOSE_MARGIN
+        # path -> the last version handed to the runner (1, the first load, needs nothing);
+        # under the lock, and not after close(), which reports what was applied since
+        self._handed: dict[str, int] = {}
+        self._handing = threading.Lock()
+        self._closed = False
+
+    def current_actions(self) -> list[Action]:
+        """The actions in force: those given, with the webhooks of ``--webhook-file`` (as
+        the file is now) after the other webhooks, before the signal and the command."""
+        if self.webhook_file is None:
+            return self.actions
+        at = next((i for i, a in enumerate(self.actions) if isinstance(a, Signal | Exec)), None)
+        at = len(self.actions) if at is None else at
+        return [*self.actions[:at], *self.webhook_file.webhooks, *self.actions[at:]]
 
     def start(self) -> bool:
         """Load every volume and start watching; ``False`` (logged) when one can't be loaded."""
+        if self.webhook_file is not None:
+            try:
+                self.webhook_file.start()
+            except SecretWatchError as exc:
+                path = self.webhook_file.path
+                _log.error("secretwatch.start_failed", webhook_file=path, error=exc.message)
+                return False
         for watcher in self.watchers:
             watcher.subscribe(self._on_change(watcher))
             watcher.subscribe_errors(self._on_rejected)
@@ -113,7 +150,7 @@ class Service:
         _log.info(
             "secretwatch.watching",
             paths=[watcher.path for watcher in self.watchers],
-            actions=[repr(action) for action in self.actions],
+            actions=[repr(action) for action in self.current_actions()],
         )
         if self._server is not None:
             self._server.start()
@@ -127,7 +164,7 @@ class Service:
             return StatusServer(
                 parse_listen(listen),
                 healthy=self._healthy,
-                ready=lambda: all(watcher.snapshot.version > 0 for watcher in self.watchers),
+                ready=lambda: all(w.snapshot.version > 0 for w in self._all_watchers()),
                 metrics=self.metrics,
             )
         except OSError as exc:  # the port is taken, the address is not this host's
@@ -145,18 +182,37 @@ class Service:
 
     def close(self) -> None:
         """Stop watching, let the running attempt finish (the other actions are skipped),
-        stop serving."""
+        stop serving.
+
+        A change applied just before the stop whose callback had not reached us yet (a
+        stopped watcher drops those) is reported skipped too: no applied version goes
+        without its actions run or reported.
+        """
         for watcher in self.watchers:
             watcher.stop()
+        self.runner.cancel()  # from here, what is submitted is reported skipped, not run
+        with self._handing:
+            self._closed = True
+            for watcher in self.watchers:
+                version = watcher.snapshot.version  # the last applied, kept after stop()
+                if version > self._handed.get(watcher.path, 1):
+                    self.runner.submit(Event(watcher.path, version, ()))
         self.runner.close(self._close_timeout)
         for action in self.actions:
             if isinstance(action, Webhook):
                 action.close()
+        if self.webhook_file is not None:
+            self.webhook_file.stop()
         if self._server is not None:
             self._server.close()
 
+    def _all_watchers(self) -> list[SecretWatcher]:
+        """The volumes' watchers, and the webhook file's."""
+        extra = [self.webhook_file.watcher] if self.webhook_file is not None else []
+        return [*self.watchers, *extra]
+
     def _healthy(self) -> bool:
-        return self.runner.alive and all(watcher.running for watcher in self.watchers)
+        return self.runner.alive and all(watcher.running for watcher in self._all_watchers())
 
     def _on_rejected(self, error: SecretWatchError) -> None:
         self.metrics.rejected.labels(error.path).inc()
@@ -167,6 +223,10 @@ class Service:
                 return  # the first load: nothing to reload yet
             self.metrics.reloads.labels(watcher.path).inc()
             keys = tuple(sorted(change.keys))
-            self.runner.submit(Event(watcher.path, change.new.version, keys))
+            with self._handing:
+                if self._closed:  # close() has reported it
+                    return
+                self._handed[watcher.path] = change.new.version
+                self.runner.submit(Event(watcher.path, change.new.version, keys))
 
         return on_change

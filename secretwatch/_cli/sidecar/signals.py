@@ -76,40 +76,52 @@ class StopRequest:
     """Set when a stopping signal arrives (or :meth:`set` is called); says why.
 
     The main thread :meth:`wait` s for it; :meth:`on_signal` is the route of the signals
-    that stop (see :func:`route_signals`), run on the signal thread.
+    that stop (see :func:`route_signals`), run on the signal thread. A stop takes effect in
+    this order: the :meth:`when_stopped` callbacks (no retry may start from here), the log
+    (``secretwatch.stopping``, for a signal), then the main thread wakes. So whatever is
+    logged after ``secretwatch.stopping`` happened once the stop was in force.
     """
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self._lock = threading.Lock()
+        self._asked = False  # under the lock: the first stop is taking effect
         self.reason = ""
-        self._on_stop: list[Callable[[], object]] = []  # called once, when set
+        self._on_stop: list[Callable[[], object]] = []  # called once, when asked
 
     def set(self, reason: str) -> None:
         """Ask the main thread to stop, for ``reason``; only the first call counts."""
+        self._set(reason, signal=None)
+
+    def _set(self, reason: str, *, signal: signals.Signals | None) -> None:
         with self._lock:
-            if self._event.is_set():
+            if self._asked:
                 return
+            self._asked = True
             self.reason = reason
-            self._event.set()
             callbacks, self._on_stop = self._on_stop, []
         for callback in callbacks:
             callback()
+        if signal is not None:
+            _log.info("secretwatch.stopping", signal=signal.name)
+        self._event.set()
 
     def when_stopped(self, callback: Callable[[], object]) -> None:
         """Call ``callback`` once a stop is asked for: then, or now if it was already."""
         with self._lock:
-            if not self._event.is_set():
+            if not self._asked:
                 self._on_stop.append(callback)
                 return
         callback()
 
     def on_signal(self, number: signals.Signals) -> None:
-        """Stop for the signal ``number`` (its name is the reason)."""
-        self.set(number.name)
+        """Stop for the signal ``number`` (its name is the reason), logged as
+        ``secretwatch.stopping`` whatever the main thread is doing (``--once`` runs
+        actions there)."""
+        self._set(number.name, signal=number)
 
     def is_set(self) -> bool:
-        """Whether a stop was asked for."""
+        """Whether a stop is in force (its callbacks have run, and it was logged)."""
         return self._event.is_set()
 
     def wait(self) -> str:

@@ -11,15 +11,11 @@ from __future__ import annotations
 import signal as signals
 import sys
 
-import structlog
-
 from secretwatch._cli.sidecar.config import WatchOptionsModel
 from secretwatch._cli.sidecar.service import Service, build_actions, handle_signals
 from secretwatch._cli.sidecar.signals import Route, StopRequest
 
 __all__ = ["run_watch"]
-
-_log = structlog.get_logger("secretwatch")
 
 _IGNORED = (signals.SIGHUP, signals.SIGUSR1, signals.SIGUSR2)
 
@@ -48,7 +44,7 @@ def run_watch(options: WatchOptionsModel) -> int:
             return 1
         if options.once:
             return 0 if service.run_once() else 1
-        _log.info("secretwatch.stopping", signal=stop.wait())
+        stop.wait()  # logged as secretwatch.stopping when it came
         return 0
     finally:
         service.close()
