@@ -54,6 +54,7 @@ def test_no_python_type_and_each_default_once(
             "watch",
             [
                 "--webhook URL",
+                "--webhook-file PATH",
                 "--webhook-timeout SECONDS",
                 "--webhook-retries N",
                 "--debounce SECONDS",

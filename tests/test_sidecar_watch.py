@@ -473,8 +473,8 @@ def test_watch_without_an_action_is_refused_at_start(vol: AtomicVolume) -> None:
     with Sidecar("watch", str(vol.path), "--listen", "127.0.0.1:0") as sidecar:
         assert sidecar.wait() == 2
     assert sidecar.lines == [
-        "secretwatch: give an action (--webhook, --signal or --exec), or --no-action for a "
-        "sidecar that only reports health and metrics\n"
+        "secretwatch: give an action (--webhook, --webhook-file, --signal or --exec), or "
+        "--no-action for a sidecar that only reports health and metrics\n"
     ]
 
 
@@ -493,3 +493,12 @@ def test_no_action_is_a_sidecar_that_only_reports(vol: AtomicVolume) -> None:
     with Sidecar("watch", str(vol.path), "--no-action", "--exec", "true") as sidecar:
         assert sidecar.wait() == 2
     assert sidecar.lines == ["secretwatch: --no-action and an action: give one or the other\n"]
+
+
+def test_a_webhook_file_is_an_action(vol: AtomicVolume, receiver: Receiver, tmp_path: Path) -> None:
+    """--webhook-file alone is an action: watch starts (here --once), and posts to its URL."""
+    urls = tmp_path / "webhook"
+    urls.write_text(receiver.url("/from-file") + "\n")
+    with Sidecar("watch", str(vol.path), "--webhook-file", str(urls), "--once") as sidecar:
+        assert sidecar.wait() == 0, sidecar.output()
+    assert receiver.request().path == "/from-file"

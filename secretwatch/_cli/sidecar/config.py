@@ -200,11 +200,12 @@ class WatchOptionsModel(VolumeOptions):
     @model_validator(mode="after")
     def _an_action(self) -> WatchOptionsModel:
         # a sidecar that reloads nothing reports ready all the same: only on purpose
-        given = bool(self.webhook) or self.signal is not None or self.exec is not None
+        actions = [self.webhook, self.webhook_file, self.signal, self.exec]
+        given = any(action not in (None, []) for action in actions)
         if not given and not self.no_action:
             raise ValueError(
-                "give an action (--webhook, --signal or --exec), or --no-action for a "
-                "sidecar that only reports health and metrics"
+                "give an action (--webhook, --webhook-file, --signal or --exec), or "
+                "--no-action for a sidecar that only reports health and metrics"
             )
         if given and self.no_action:
             raise ValueError("--no-action and an action: give one or the other")
