@@ -6,8 +6,9 @@ data directory in a temporary directory, listening only on a Unix socket there. 
 SCRAM password, as a real deployment would. As root, the server runs as the ``postgres``
 user (or ``nobody``): PostgreSQL refuses to run as root.
 
-With no server binary the tests are skipped, saying so; ``SECRETWATCH_TEST_POSTGRES=required``
-(set by ``.ci/run``) makes that a failure instead.
+With no server binary the tests are skipped, saying so; ``TEST_POSTGRES=required`` (set by
+``.ci/run``) makes that a failure instead. (Not a ``SECRETWATCH_*`` variable: the sidecar
+under test, which inherits the environment, refuses one it does not read.)
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def running_postgres() -> Iterator[Postgres]:
     binaries = server_binaries()
     if binaries is None:
         reason = "no PostgreSQL server binary (pg_ctl, initdb): apt-get install postgresql"
-        if os.environ.get("SECRETWATCH_TEST_POSTGRES") == "required":
+        if os.environ.get("TEST_POSTGRES") == "required":
             pytest.fail(reason)
         pytest.skip(reason)
     as_user = _run_as()

@@ -123,12 +123,15 @@ def test_status(fake: FakeAICore) -> None:
 
 
 def test_a_value_is_not_echoed_by_a_usage_error(fake: FakeAICore) -> None:
-    """``--set KEY VALUE`` (a space, not '='): the parser's error does not quote VALUE."""
+    """``--set KEY VALUE`` (a space, not '='): the parser's error does not quote VALUE, nor
+    a character of it, though it starts with a dash as an option does."""
     done = secretwatch(
         fake, "rotate", "rg-key", "--resource-group", "default", "--set", "token", f"-{CANARY}"
     )
     assert done.returncode == 2
-    assert "invalid arguments (not shown: they may hold secret values)" in done.stderr
+    assert "an unknown option that starts with a single dash (not shown" in done.stderr
+    assert "write a value that starts with - as --option=VALUE" in done.stderr
+    assert "-C" not in done.stderr
     assert CANARY not in done.stdout + done.stderr
 
 

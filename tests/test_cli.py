@@ -64,7 +64,7 @@ def test_the_sidecar_without_its_extra_says_what_to_install(tmp_path: object) ->
     script = (
         "import sys; sys.modules['httpx'] = None\n"
         "from secretwatch._cli.main import cli\n"
-        "raise SystemExit(cli('watch', '/nonexistent'))\n"
+        "raise SystemExit(cli('watch', '/nonexistent', '--no-action'))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=False

@@ -273,7 +273,7 @@ def test_once_runs_nothing_for_a_change_during_its_run(vol: AtomicVolume, tmp_pa
 
 def test_once_fails_clearly(vol: AtomicVolume, tmp_path: Path) -> None:
     """A missing volume, or an action that fails, ends --once with a non-zero exit code."""
-    with Sidecar("watch", str(tmp_path / "missing"), "--once") as sidecar:
+    with Sidecar("watch", str(tmp_path / "missing"), "--once", "--no-action") as sidecar:
         assert sidecar.wait() == 1
     failed = [line for line in sidecar.lines if "secretwatch.start_failed" in line]
     assert failed
@@ -302,7 +302,7 @@ def test_configuration_from_the_environment(vol: AtomicVolume, receiver: Receive
 
 
 def test_health_readiness_and_metrics(vol: AtomicVolume) -> None:
-    args = ["watch", str(vol.path), "--listen", "127.0.0.1:0", "--debounce", "0"]
+    args = ["watch", str(vol.path), "--listen", "127.0.0.1:0", "--debounce", "0", "--no-action"]
     with Sidecar(*args, "--max-bytes", "100") as sidecar:
         listening = sidecar.event("secretwatch.listening")
         base = f"http://127.0.0.1:{listening['port']}"
@@ -347,11 +347,24 @@ def test_bad_options_are_refused_clearly(vol: AtomicVolume) -> None:
         assert "hook-password" not in output
 
 
-def test_a_port_in_use_is_a_clear_error(vol: AtomicVolume, receiver: Receiver) -> None:
-    with Sidecar("watch", str(vol.path), "--listen", f"127.0.0.1:{receiver.port}") as sidecar:
-        failed = sidecar.event("secretwatch.start_failed")
-        assert failed["error"] == "Address already in use"
-        assert sidecar.wait() == 1
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["watch", "--webhook", "http://127.0.0.1:9/reload"],
+        ["run", "--", sys.executable, "-c", "print('the command started')"],
+    ],
+    ids=["watch", "run"],
+)
+def test_a_port_in_use_is_refused_before_watching(
+    vol: AtomicVolume, receiver: Receiver, args: list[str]
+) -> None:
+    """--listen on a port in use: exit 2 with one line naming the address, before a volume
+    is loaded or a command started."""
+    listen = f"127.0.0.1:{receiver.port}"
+    command, *rest = args
+    with Sidecar(command, str(vol.path), "--listen", listen, *rest) as sidecar:
+        assert sidecar.wait() == 2
+    assert sidecar.lines == [f"secretwatch: --listen {listen}: Address already in use\n"]
 
 
 def test_help_describes_every_option() -> None:
@@ -471,3 +484,40 @@ def test_no_volume_is_a_usage_error() -> None:
     with Sidecar("watch", "--once") as sidecar:
         assert sidecar.wait() == 2
     assert "give the volumes to watch: PATH... or SECRETWATCH_PATHS" in sidecar.output()
+
+
+def test_watch_without_an_action_is_refused_at_start(vol: AtomicVolume) -> None:
+    """watch with no action would report ready and reload nothing: exit 2 with one line,
+    before the volume is loaded."""
+    with Sidecar("watch", str(vol.path), "--listen", "127.0.0.1:0") as sidecar:
+        assert sidecar.wait() == 2
+    assert sidecar.lines == [
+        "secretwatch: give an action (--webhook, --webhook-file, --signal or --exec), or "
+        "--no-action for a sidecar that only reports health and metrics\n"
+    ]
+
+
+def test_no_action_is_a_sidecar_that_only_reports(vol: AtomicVolume) -> None:
+    """--no-action: the volume is watched and reported (ready, metrics), nothing is run;
+    with an action as well, it is refused."""
+    args = ["watch", str(vol.path), "--no-action", "--listen", "127.0.0.1:0", "--debounce", "0"]
+    with Sidecar(*args) as sidecar:
+        watching = sidecar.event("secretwatch.watching")
+        assert watching["actions"] == []
+        port = sidecar.event("secretwatch.listening")["port"]
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=TIMEOUT).status_code == 200
+        vol.write({"token": CANARY + "-2"})
+        sidecar.event("secretwatch.changed", version=2)  # and no action was run
+        assert sidecar.stop() == 0
+    with Sidecar("watch", str(vol.path), "--no-action", "--exec", "true") as sidecar:
+        assert sidecar.wait() == 2
+    assert sidecar.lines == ["secretwatch: --no-action and an action: give one or the other\n"]
+
+
+def test_a_webhook_file_is_an_action(vol: AtomicVolume, receiver: Receiver, tmp_path: Path) -> None:
+    """--webhook-file alone is an action: watch starts (here --once), and posts to its URL."""
+    urls = tmp_path / "webhook"
+    urls.write_text(receiver.url("/from-file") + "\n")
+    with Sidecar("watch", str(vol.path), "--webhook-file", str(urls), "--once") as sidecar:
+        assert sidecar.wait() == 0, sidecar.output()
+    assert receiver.request().path == "/from-file"

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, CliPositionalArg, NoDecode
@@ -71,7 +71,9 @@ class _Scoped(BaseSettings):
     model_config = CLI_CONFIG
 
     name: CliPositionalArg[str] = Field(description="the generic secret's name")
-    resource_group: str | None = Field(default=None, description="in this resource group")
+    resource_group: str | None = Field(
+        default=None, description="in this resource group", json_schema_extra={"metavar": "NAME"}
+    )
     main_tenant: bool = Field(default=False, description="in the main tenant")
     tenant_wide: bool = Field(
         default=False, description="tenant-wide (replicated into every resource group)"
@@ -106,15 +108,35 @@ class Rotate(_Scoped):
     data: give every key.
     """
 
-    set: Pairs = Field(default_factory=list, description="a data key and its value: KEY=VALUE")
+    cli_usage: ClassVar[str] = (
+        "secretwatch rotate [OPTIONS] NAME (--resource-group NAME | --main-tenant | --tenant-wide)"
+    )
+    cli_examples: ClassVar[str] = """examples:
+  secretwatch rotate shared-key --tenant-wide --set-file token=/run/new-token --wait
+  secretwatch rotate my-secret --resource-group default --set some-credential=value"""
+
+    set: Pairs = Field(
+        default_factory=list,
+        description="a data key and its value (repeatable)",
+        json_schema_extra={"metavar": "KEY=VALUE"},
+    )
     set_file: Pairs = Field(
-        default_factory=list, description="a data key and a file holding its value: KEY=PATH"
+        default_factory=list,
+        description="a data key and a file holding its value (repeatable)",
+        json_schema_extra={"metavar": "KEY=PATH"},
     )
     label: Pairs = Field(
-        default_factory=list, description="a label: ext.ai.sap.com/NAME=VALUE (empty removes it)"
+        default_factory=list,
+        description="a label, ext.ai.sap.com/NAME=VALUE; an empty value removes it (repeatable)",
+        json_schema_extra={"metavar": "KEY=VALUE"},
     )
     wait: bool = Field(default=False, description="wait until replicated (tenant-wide)")
-    timeout: float = Field(default=300.0, gt=0, description="seconds --wait waits at most")
+    timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="seconds --wait waits at most",
+        json_schema_extra={"metavar": "SECONDS"},
+    )
 
     @model_validator(mode="after")
     def _something(self) -> Rotate:
@@ -154,6 +176,13 @@ class Rotate(_Scoped):
 
 class Status(_Scoped):
     """Show a generic secret: creation time, labels, replication status. Never values."""
+
+    cli_usage: ClassVar[str] = (
+        "secretwatch status [OPTIONS] NAME (--resource-group NAME | --main-tenant | --tenant-wide)"
+    )
+    cli_examples: ClassVar[str] = """examples:
+  secretwatch status shared-key --tenant-wide
+  secretwatch status my-secret --resource-group default --json"""
 
     json_: bool = Field(default=False, alias="json", description="print JSON, for scripts")
 

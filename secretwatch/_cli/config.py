@@ -31,7 +31,7 @@ ENV_PREFIX = "SECRETWATCH_"
 CLI_CONFIG = SettingsConfigDict(
     env_prefix=ENV_PREFIX,  # never an unprefixed variable, such as a CI job's WAIT
     cli_kebab_case=True,
-    cli_implicit_flags=True,
+    cli_implicit_flags="toggle",  # --once, not --once and --no-once
     cli_hide_none_type=True,
     extra="ignore",
 )
@@ -79,12 +79,14 @@ class WatchConfig(BaseSettings):
         ge=0,
         allow_inf_nan=False,
         description="seconds of quiet before a reload (a ..data swap is read at once)",
+        json_schema_extra={"metavar": "SECONDS"},
     )
     resync: float = Field(
         default=DEFAULT_RESYNC_INTERVAL,
         ge=0,
         allow_inf_nan=False,
         description="seconds between full re-reads that back up the events; 0 turns them off",
+        json_schema_extra={"metavar": "SECONDS"},
     )
     polling: bool = Field(default=False, description="poll instead of using inotify")
     poll_interval: float = Field(
@@ -92,8 +94,14 @@ class WatchConfig(BaseSettings):
         gt=0,
         allow_inf_nan=False,
         description="seconds between polls",
+        json_schema_extra={"metavar": "SECONDS"},
     )
-    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0, description="the largest file accepted")
+    max_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES,
+        gt=0,
+        description="the largest file accepted",
+        json_schema_extra={"metavar": "BYTES"},
+    )
 
     def watch_options(self) -> WatchOptions:
         """These options as keyword arguments of :class:`SecretWatcher` and :func:`watch`."""

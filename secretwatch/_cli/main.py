@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from contextvars import ContextVar
 from types import ModuleType
+from typing import ClassVar
 
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
@@ -15,13 +17,21 @@ from pydantic_settings import (
     CliSubCommand,
     SettingsConfigDict,
     SettingsError,
+    get_subcommand,
 )
 
 from secretwatch._cli.aicore import Rotate, Status, hidden_values, hide_values
-from secretwatch._cli.config import CLI_CONFIG
+from secretwatch._cli.config import CLI_CONFIG, ENV_PREFIX
 from secretwatch._cli.demo import run_demo
-from secretwatch._cli.show import describe_volume, escaped, print_volume
+from secretwatch._cli.helptext import command_line, command_models
+from secretwatch._cli.show import (
+    FINGERPRINT_KEY_VARIABLE,
+    describe_volume,
+    escaped,
+    print_volume,
+)
 from secretwatch._cli.sidecar.config import RunOptionsModel, WatchOptionsModel
+from secretwatch._cli.usage import UsageError, refuse_unknown_variables
 from secretwatch._errors import SecretWatchError
 from secretwatch._logging import configure_logging
 from secretwatch._watch.watcher import DEFAULT_MAX_BYTES
@@ -38,6 +48,9 @@ class Demo(BaseModel):
     Needs no cluster and no arguments; prints keys and versions, never a value.
     """
 
+    cli_usage: ClassVar[str] = "secretwatch demo"
+    cli_examples: ClassVar[str] = "example:\n  secretwatch demo"
+
     def cli_cmd(self) -> None:
         code = run_demo(sys.stdout)
         if code:
@@ -52,6 +65,14 @@ class Watch(WatchOptionsModel):
     value or a comma-separated list there. Command-line options win.
     """
 
+    cli_usage: ClassVar[str] = "secretwatch watch [OPTIONS] PATH..."
+    cli_examples: ClassVar[str] = """examples:
+  secretwatch watch /etc/credentials --webhook http://127.0.0.1:8080/-/reload
+  secretwatch watch /etc/credentials --signal HUP --process-name nginx
+  secretwatch watch /etc/credentials --exec 'my-server-ctl reload' --listen :9090
+  secretwatch watch /etc/credentials --no-action --listen :9090   # health and metrics only
+  SECRETWATCH_WEBHOOK=http://127.0.0.1:8080/-/reload secretwatch watch /etc/credentials"""
+
     def cli_cmd(self) -> None:
         run_watch = _sidecar_module("watch").run_watch
         configure_logging(self.log_format, self.log_level)
@@ -63,12 +84,16 @@ class Watch(WatchOptionsModel):
 class Run(RunOptionsModel):
     """Run a command (after --), and restart or signal it when a watched volume changes.
 
-    secretwatch run [OPTIONS] PATH... -- CMD ARG...
-
     SIGTERM and SIGINT are passed on to the command; run exits with its exit code. The
     command never sees secretwatch's own arguments. Every option is also an environment
     variable SECRETWATCH_<OPTION>, as for watch.
     """
+
+    cli_usage: ClassVar[str] = "secretwatch run [OPTIONS] PATH... -- COMMAND [ARG...]"
+    cli_examples: ClassVar[str] = """examples:
+  secretwatch run /etc/credentials -- my-server --port 8080
+  secretwatch run /etc/credentials --on-change signal:HUP -- my-server --port 8080
+  secretwatch run /etc/credentials --grace 30 --listen :9090 -- my-server"""
 
     def cli_cmd(self) -> None:
         command = _child_command.get()
@@ -89,10 +114,22 @@ class Show(BaseSettings):
     """
 
     model_config = CLI_CONFIG
+    cli_usage: ClassVar[str] = "secretwatch show [OPTIONS] PATH"
+    cli_examples: ClassVar[str] = """examples:
+  secretwatch show /etc/credentials
+  secretwatch show /etc/credentials --json
+  SECRETWATCH_FINGERPRINT_KEY=same-everywhere secretwatch show /etc/credentials"""
 
-    path: CliPositionalArg[str] = Field(description="the volume directory, or a file")
+    path: CliPositionalArg[str] = Field(
+        description="the volume directory, or a file", json_schema_extra={"metavar": "PATH"}
+    )
     json_: bool = Field(default=False, alias="json", description="print JSON, for scripts")
-    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0, description="the largest file read")
+    max_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES,
+        gt=0,
+        description="the largest file read",
+        json_schema_extra={"metavar": "BYTES"},
+    )
 
     def cli_cmd(self) -> None:
         try:
@@ -106,14 +143,20 @@ class Show(BaseSettings):
 class Cli(BaseSettings):
     """secretwatch: follow rotated secrets in mounted volumes without restarting."""
 
-    model_config = SettingsConfigDict(
-        cli_prog_name="secretwatch",
+    model_config = SettingsConfigDict(  # the parser itself is helptext.command_line's
         cli_kebab_case=True,
-        cli_implicit_flags=True,
+        cli_implicit_flags="toggle",
         cli_hide_none_type=True,
         cli_exit_on_error=False,  # usage errors come back here: some arguments are secrets
-        env_prefix="SECRETWATCH_",
+        env_prefix=ENV_PREFIX,
     )
+    cli_usage: ClassVar[str] = "secretwatch [--version] [-h] COMMAND [OPTIONS] [ARG...]"
+    cli_examples: ClassVar[str] = """examples:
+  secretwatch demo
+  secretwatch watch /etc/credentials --webhook http://127.0.0.1:8080/-/reload
+  secretwatch run /etc/credentials -- my-server --port 8080
+  secretwatch show /etc/credentials
+  secretwatch COMMAND --help"""
 
     run: CliSubCommand[Run] = Field(
         description="run a command; restart or signal it when a volume changes"
@@ -131,7 +174,40 @@ class Cli(BaseSettings):
     demo: CliSubCommand[Demo] = Field(description="rotate a volume in a temporary directory")
 
     def cli_cmd(self) -> None:
+        command = get_subcommand(self)
+        name = next(name for name in type(self).model_fields if getattr(self, name) is command)
+        refuse_unknown_variables(os.environ, name, *_variables(name))
         CliApp.run_subcommand(self)
+
+
+# read by the package beside the commands' options: ``show``'s key (which may be set for
+# ``kubectl exec ... secretwatch show`` in the sidecar's container), and the variables the
+# sidecar gives an --exec command (which may run secretwatch itself)
+PACKAGE_VARIABLES = frozenset(
+    {
+        FINGERPRINT_KEY_VARIABLE,
+        "SECRETWATCH_PATH",
+        "SECRETWATCH_VERSION",
+        "SECRETWATCH_CHANGED_KEYS",
+    }
+)
+# configured by manifests, where a variable they don't read leaves a sidecar misconfigured:
+# they refuse the variables of other commands too (the others, run from a shell or by
+# kubectl exec in such a container, refuse only what no command reads)
+STRICT_COMMANDS = frozenset({"watch", "run"})
+
+
+def _variables(command: str) -> tuple[frozenset[str], dict[str, list[str]]]:
+    """The variables ``command`` reads, and the other commands' (-> those commands)."""
+    read_by: dict[str, list[str]] = {}
+    for name, model in command_models(Cli).items():
+        for option, info in model.model_fields.items():
+            read_by.setdefault(ENV_PREFIX + (info.alias or option).upper(), []).append(name)
+    if command not in STRICT_COMMANDS:
+        return PACKAGE_VARIABLES | set(read_by), {}
+    own = {variable for variable, commands in read_by.items() if command in commands}
+    others = {variable: commands for variable, commands in read_by.items() if variable not in own}
+    return PACKAGE_VARIABLES | own, others
 
 
 def _sidecar_module(name: str) -> ModuleType:
@@ -148,22 +224,25 @@ def _sidecar_module(name: str) -> ModuleType:
 def cli(*args: str) -> int:
     """Run the command line with ``args`` (without the program name); return the exit code."""
     configure_logging("console")
-    arguments = list(args)
-    command: list[str] = []
-    if "--" in arguments and arguments[:1] == ["run"]:  # run's command is not for the parser
-        split = arguments.index("--")
-        arguments, command = arguments[:split], arguments[split + 1 :]
+    arguments, command = _split_child_command(list(args))
     token = _child_command.set(tuple(command))
     arguments, hidden = hide_values(arguments)  # secret values never reach the parser
     try:
         with hidden_values(hidden):
-            CliApp.run(Cli, cli_args=arguments)
-    except SettingsError as exc:  # the parser's usage errors (argparse would print them)
-        print(f"secretwatch: {_usage_error(str(exc), arguments)}", file=sys.stderr)
+            CliApp.run(Cli, cli_args=arguments, cli_settings_source=command_line(Cli))
+    except UsageError as exc:  # names options and variables, never a value
+        print(f"secretwatch: {exc.message}", file=sys.stderr)
         return 2
     except ValidationError as exc:  # bad option values: say which, never quote them
-        for line in _option_errors(exc):
+        for line in _option_errors(exc, arguments):
             print(f"secretwatch: {line}", file=sys.stderr)
+        return 2
+    except SettingsError:  # pydantic-settings' own, which may quote what it parsed
+        print(
+            "secretwatch: invalid arguments (not shown: they may hold secret values); "
+            "see secretwatch --help",
+            file=sys.stderr,
+        )
         return 2
     except SystemExit as exit_:
         if isinstance(exit_.code, str):  # a message for the user, as the interpreter prints it
@@ -174,27 +253,30 @@ def cli(*args: str) -> int:
     return 0
 
 
-def _usage_error(message: str, arguments: list[str]) -> str:
-    """The parser's message, without the arguments it quotes when they may be values."""
-    message = message.removeprefix("Error: ").strip()
-    if arguments[:1] == ["rotate"] or "unrecognized arguments" in message:
-        command = arguments[0] if arguments else ""
-        return (
-            f"invalid arguments (not shown: they may hold secret values); "
-            f"see secretwatch {command} --help"
-        ).replace("  ", " ")
-    return message
+def _split_child_command(arguments: list[str]) -> tuple[list[str], list[str]]:
+    """``run``'s arguments and the command after its ``--``, which the parser must not see
+    (it would take the command's options for run's)."""
+    command = next((at for at, argument in enumerate(arguments) if argument[:1] != "-"), None)
+    if command is None or arguments[command] != "run" or "--" not in arguments[command:]:
+        return arguments, []
+    split = arguments.index("--", command)
+    return arguments[:split], arguments[split + 1 :]
 
 
-def _option_errors(exc: ValidationError) -> list[str]:
-    """``--option: message`` lines, without the input (a webhook URL holds credentials)."""
+def _option_errors(exc: ValidationError, arguments: list[str]) -> list[str]:
+    """``--option: message`` lines (``SECRETWATCH_<OPTION>: message`` for an option that is
+    not on the command line), without the input (a webhook URL holds credentials)."""
     lines = []
     for error in exc.errors(include_input=False, include_url=False, include_context=False):
         # the location is (command, option, ...): an error of the whole command has no option
         fields = [str(part) for part in error["loc"] if not isinstance(part, int)][1:]
-        option = "--" + fields[0].replace("_", "-") + ": " if fields else ""
+        where = ""
+        if fields:
+            option = "--" + fields[0].replace("_", "-")
+            given = any(argument.partition("=")[0] == option for argument in arguments)
+            where = f"{option}: " if given else f"{ENV_PREFIX}{fields[0].upper()}: "
         message = str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"{option}{message}")
+        lines.append(f"{where}{message}")
     return lines
 
 

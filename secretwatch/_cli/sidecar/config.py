@@ -35,51 +35,79 @@ class ActionOptions(WatchConfig):
 
     webhook: UrlList = Field(
         default_factory=list,
-        description="POST to this URL on every change (repeat the option for several; basic "
-        "auth from the URL, "
+        description="POST to this URL on every change (repeatable; basic auth from the URL, "
         "never logged)",
+        json_schema_extra={"metavar": "URL"},
     )
     webhook_file: str | None = Field(
         default=None,
         description="a file of webhook URLs, one a line, followed like a volume (a key of a "
         "mounted secret, say): keeps their credentials off the command line",
+        json_schema_extra={"metavar": "PATH"},
     )
-    webhook_method: str = Field(default="POST", description="HTTP method of the webhook")
+    webhook_method: str = Field(
+        default="POST",
+        description="HTTP method of the webhook",
+        json_schema_extra={"metavar": "METHOD"},
+    )
     webhook_status: int = Field(
-        default=200, ge=100, le=599, description="the status that means done"
+        default=200,
+        ge=100,
+        le=599,
+        description="the status that means done",
+        json_schema_extra={"metavar": "STATUS"},
     )
     webhook_retries: int = Field(
         default=5,
         ge=0,
         description="retries of a failed action (webhook, signal or command), with "
         "exponential backoff and jitter",
+        json_schema_extra={"metavar": "N"},
     )
     webhook_timeout: float = Field(
         default=5.0,
         gt=0,
         description="seconds per webhook attempt: connect, send and response together",
+        json_schema_extra={"metavar": "SECONDS"},
     )
     signal: str | None = Field(
         default=None,
         description="send this signal (HUP, SIGUSR1, 1...) to the process of --pid-file "
         "or --process-name",
+        json_schema_extra={"metavar": "SIGNAL"},
     )
-    pid_file: str | None = Field(default=None, description="file holding the pid to signal")
+    pid_file: str | None = Field(
+        default=None,
+        description="file holding the pid to signal",
+        json_schema_extra={"metavar": "PATH"},
+    )
     process_name: str | None = Field(
-        default=None, description="signal the processes of this name (shareProcessNamespace: true)"
+        default=None,
+        description="signal the processes of this name (shareProcessNamespace: true)",
+        json_schema_extra={"metavar": "NAME"},
     )
     exec: str | None = Field(
         default=None,
         description="run this command on every change, split as a shell would but run "
         "without one, with SECRETWATCH_PATH, SECRETWATCH_VERSION and "
         "SECRETWATCH_CHANGED_KEYS set",
+        json_schema_extra={"metavar": "COMMAND"},
     )
-    exec_timeout: float = Field(default=30.0, gt=0, description="seconds the command may run")
+    exec_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds the command may run",
+        json_schema_extra={"metavar": "SECONDS"},
+    )
     listen: str | None = Field(
-        default=None, description="HOST:PORT for /healthz, /readyz and /metrics"
+        default=None,
+        description="serve /healthz, /readyz and /metrics on this address (:PORT for every "
+        "interface)",
+        json_schema_extra={"metavar": "HOST:PORT"},
     )
     log_format: Literal["json", "console"] | None = Field(
-        default=None, description="json or console (default: json when stdout is not a terminal)"
+        default=None,
+        description="the log's format (default: json when stdout is not a terminal, else console)",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="the lowest level logged"
@@ -149,6 +177,7 @@ class VolumeOptions(ActionOptions):
         default_factory=list,
         description="the secret volumes (directories, or files) to watch; or "
         "SECRETWATCH_PATHS=/a,/b",
+        json_schema_extra={"metavar": "PATH"},
     )
 
     @model_validator(mode="after")
@@ -162,6 +191,25 @@ class WatchOptionsModel(VolumeOptions):
     """Watch secret volumes; on every applied change, run the configured actions."""
 
     once: bool = Field(default=False, description="load, run the actions once, and exit")
+    no_action: bool = Field(
+        default=False,
+        description="run no action: a sidecar that only reports (/healthz, /readyz and "
+        "/metrics with --listen, and the logs); without it, watch needs an action",
+    )
+
+    @model_validator(mode="after")
+    def _an_action(self) -> WatchOptionsModel:
+        # a sidecar that reloads nothing reports ready all the same: only on purpose
+        actions = [self.webhook, self.webhook_file, self.signal, self.exec]
+        given = any(action not in (None, []) for action in actions)
+        if not given and not self.no_action:
+            raise ValueError(
+                "give an action (--webhook, --webhook-file, --signal or --exec), or "
+                "--no-action for a sidecar that only reports health and metrics"
+            )
+        if given and self.no_action:
+            raise ValueError("--no-action and an action: give one or the other")
+        return self
 
 
 class RunOptionsModel(VolumeOptions):
@@ -171,9 +219,13 @@ class RunOptionsModel(VolumeOptions):
         default="restart",
         description="restart (SIGTERM, then SIGKILL after --grace), or signal:NAME "
         "(e.g. signal:HUP) to send the command a signal",
+        json_schema_extra={"metavar": "{restart,signal:NAME}"},
     )
     grace: float = Field(
-        default=10.0, gt=0, description="seconds the command gets to exit before SIGKILL"
+        default=10.0,
+        gt=0,
+        description="seconds the command gets to exit before SIGKILL",
+        json_schema_extra={"metavar": "SECONDS"},
     )
 
     @field_validator("on_change")

@@ -40,10 +40,10 @@ def run_command(options: RunOptionsModel, command: list[str]) -> int:
         on_change = SignalChild(child, signal_number(options.on_change.partition(":")[2]))
     try:
         actions = [on_change, *build_actions(options)]
-    except ValueError as exc:  # what the options' own checks could not see
+        service = Service(options.paths, options, actions)
+    except ValueError as exc:  # what the options' own checks could not see (a port taken)
         print(f"secretwatch: {exc}", file=sys.stderr)
         return 2
-    service = Service(options.paths, options, actions)
     stop.when_stopped(service.runner.cancel)
     try:
         if not service.start():

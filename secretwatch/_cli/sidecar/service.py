@@ -82,7 +82,12 @@ def handle_signals(routes: Mapping[signals.Signals, Route]) -> None:
 
 
 class Service:
-    """The watchers of ``paths`` and the ``actions`` run on their changes."""
+    """The watchers of ``paths`` and the ``actions`` run on their changes.
+
+    Raises:
+        ValueError: ``--listen`` can't be had (the port is taken, the address is not this
+            host's): found before any volume is loaded.
+    """
 
     def __init__(self, paths: Sequence[str], options: ActionOptions, actions: Sequence[Action]):
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # noise
@@ -101,6 +106,8 @@ class Service:
             )
         kinds = [action.kind for action in self.actions] + ["webhook"] * bool(self.webhook_file)
         self.metrics.expect(paths=[watcher.path for watcher in self.watchers], kinds=kinds)
+        # bound now, served once the volumes are loaded: a port taken is a usage error
+        self._server = None if options.listen is None else self._bind(options.listen)
         self.runner = Runner(
             self.current_actions, retries=options.webhook_retries, metrics=self.metrics
         )
@@ -108,8 +115,6 @@ class Service:
         timeouts = [options.webhook_timeout] if options.webhook or options.webhook_file else []
         timeouts += [options.exec_timeout] if options.exec is not None else []
         self._close_timeout = max(timeouts, default=0.0) + _CLOSE_MARGIN
-        self._listen = options.listen
-        self._server: StatusServer | None = None
         # path -> the last version handed to the runner (1, the first load, needs nothing);
         # under the lock, and not after close(), which reports what was applied since
         self._handed: dict[str, int] = {}
@@ -152,22 +157,24 @@ class Service:
             paths=[watcher.path for watcher in self.watchers],
             actions=[repr(action) for action in self.current_actions()],
         )
-        if self._listen is not None:
-            try:
-                self._server = StatusServer(
-                    parse_listen(self._listen),
-                    healthy=self._healthy,
-                    ready=lambda: all(w.snapshot.version > 0 for w in self._all_watchers()),
-                    metrics=self.metrics,
-                )
-            except OSError as exc:  # the port is taken, the address is not this host's
-                reason = exc.strerror or type(exc).__name__
-                _log.error("secretwatch.start_failed", listen=self._listen, error=reason)
-                return False
+        if self._server is not None:
             self._server.start()
             host, port = self._server.address
             _log.info("secretwatch.listening", host=host, port=port)
         return True
+
+    def _bind(self, listen: str) -> StatusServer:
+        """The status server, listening (not serving yet) on ``listen``."""
+        try:
+            return StatusServer(
+                parse_listen(listen),
+                healthy=self._healthy,
+                ready=lambda: all(w.snapshot.version > 0 for w in self._all_watchers()),
+                metrics=self.metrics,
+            )
+        except OSError as exc:  # the port is taken, the address is not this host's
+            reason = exc.strerror or type(exc).__name__
+            raise ValueError(f"--listen {listen}: {reason}") from None
 
     def run_once(self) -> bool:
         """Run every action once for the current version of every volume; all succeeded?"""

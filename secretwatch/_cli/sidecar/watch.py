@@ -34,10 +34,10 @@ def run_watch(options: WatchOptionsModel) -> int:
     handle_signals(routes)
     try:
         actions = build_actions(options)
-    except ValueError as exc:  # what the options' own checks could not see
+        service = Service(options.paths, options, actions)
+    except ValueError as exc:  # what the options' own checks could not see (a port taken)
         print(f"secretwatch: {exc}", file=sys.stderr)
         return 2
-    service = Service(options.paths, options, actions)
     stop.when_stopped(service.runner.cancel)  # no more retries, also under --once
     try:
         if not service.start(follow=not options.once):
