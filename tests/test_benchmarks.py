@@ -30,7 +30,9 @@ def test_the_benchmarks_run(tmp_path: Path) -> None:
     assert all("error" not in row for row in rows), [row for row in rows if "error" in row]
     for row in rows:
         figures = [row.get(key) for key in ("p50", "seconds", "cpu_seconds", "threads")]
-        assert any(figure is not None and figure >= 0 for figure in figures), row
+        # a number, not a check of it: at smoke sizes a time net of timeit's own loop can
+        # come out below zero on a busy machine
+        assert any(isinstance(figure, int | float) for figure in figures), row
     for header in ("p99", "x a dict lookup", "x bare read", "share of one core", "threads"):
         assert header in done.stdout
     titles = {"read": "read cost", "reload": "reload cost", "idle": "idle cost"}
