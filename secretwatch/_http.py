@@ -1,6 +1,9 @@
 """HTTP clients that bound a whole request in time, not each network operation.
 
-Used by the sidecar's webhooks and by the AI Core client: :func:`bounded_client`.
+Used by the AI Core client (:func:`bounded_client`) and by the sidecar's webhooks, which
+send through the transport itself (:func:`bounded_transport`): a reload is one request to a
+known address, and ``httpx.Client``'s machinery (auth flows, cookies, redirects, merging
+defaults) cost more than the rest of a request on loopback.
 
 httpx's timeouts bound each connect, read and write on its own: a server that sends one
 byte a second keeps a request with a read timeout of 5 s going forever. Through a
@@ -35,7 +38,12 @@ from typing import Any
 import httpcore
 import httpx
 
-__all__ = ["DeadlineTransport", "bounded_client", "environment_proxy"]
+__all__ = [
+    "DeadlineTransport",
+    "bounded_client",
+    "bounded_transport",
+    "environment_proxy",
+]
 
 # the deadline (time.monotonic()) of the request that is opening a connection
 _OPENING: ContextVar[float] = ContextVar("secretwatch_deadline")
@@ -201,12 +209,21 @@ class _Body(httpx.SyncByteStream):
 
 class DeadlineTransport(httpx.BaseTransport):
     """Sends each request on a new connection (through ``proxy`` when given) and ends it
-    within ``total`` seconds of its start: connect, send, response and body reads."""
+    within ``total`` seconds of its start: connect, send, response and body reads.
+
+    Without an ``ssl_context`` it sends plain HTTP only, and refuses an https:// request
+    (httpcore would otherwise make a context of its own, which ignores ``SSL_CERT_FILE``).
+    """
 
     def __init__(
-        self, *, total: float, ssl_context: ssl.SSLContext, proxy: httpx.Proxy | None = None
+        self,
+        *,
+        total: float,
+        ssl_context: ssl.SSLContext | None,
+        proxy: httpx.Proxy | None = None,
     ):
         self._total = total
+        self._tls = ssl_context is not None
         backend = _Backend()
         self._pool: httpcore.ConnectionPool
         if proxy is None:
@@ -226,6 +243,8 @@ class DeadlineTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request``; the response's body is read as it is iterated."""
+        if request.url.scheme == "https" and not self._tls:
+            raise httpx.UnsupportedProtocol("this transport was made for http:// only")
         core = httpcore.Request(
             method=request.method,
             url=_core_url(request.url),
@@ -245,6 +264,7 @@ class DeadlineTransport(httpx.BaseTransport):
             headers=response.headers,
             stream=_Body(response.stream),
             extensions=response.extensions,
+            request=request,
         )
 
     def close(self) -> None:
@@ -258,18 +278,31 @@ def _core_url(url: httpx.URL) -> httpcore.URL:
     )
 
 
-def bounded_client(url: str | httpx.URL, *, timeout: float, **options: Any) -> httpx.Client:
-    """An ``httpx.Client`` for requests to ``url``'s host, each of which ends within
+def bounded_transport(url: str | httpx.URL, *, timeout: float) -> DeadlineTransport:
+    """A transport for requests to ``url``'s scheme and host, each of which ends within
     ``timeout`` seconds in all (connect, send and response, its body's reads included), on a
-    new connection each, through the proxy the environment names for ``url``, trusting the
-    CA that ``SSL_CERT_FILE`` names when set. ``options`` as for ``httpx.Client``.
+    new connection each, through the proxy the environment names for ``url``. For an
+    https:// URL, it trusts the CA that ``SSL_CERT_FILE`` names when set; for an http://
+    one, it makes no TLS context (loading the CA bundle takes tens of milliseconds).
 
     Raises:
         ValueError: the environment names a proxy that is not http:// or https://.
     """
-    transport = DeadlineTransport(
+    url = httpx.URL(url)
+    return DeadlineTransport(
         total=timeout,
-        ssl_context=httpx.create_ssl_context(),
-        proxy=environment_proxy(httpx.URL(url)),
+        ssl_context=httpx.create_ssl_context() if url.scheme == "https" else None,
+        proxy=environment_proxy(url),
     )
+
+
+def bounded_client(url: str | httpx.URL, *, timeout: float, **options: Any) -> httpx.Client:
+    """An ``httpx.Client`` for requests to ``url``'s host through a :func:`bounded_transport`
+    (each request ends within ``timeout`` seconds in all). ``options`` as for
+    ``httpx.Client``.
+
+    Raises:
+        ValueError: as :func:`bounded_transport`.
+    """
+    transport = bounded_transport(url, timeout=timeout)
     return httpx.Client(timeout=timeout, transport=transport, trust_env=False, **options)
