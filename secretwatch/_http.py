@@ -27,6 +27,7 @@ resolver's, bounded by its own timeouts (``/etc/resolv.conf``).
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import ssl
 import time
@@ -43,6 +44,7 @@ __all__ = [
     "bounded_client",
     "bounded_transport",
     "environment_proxy",
+    "tls_context",
 ]
 
 # the deadline (time.monotonic()) of the request that is opening a connection
@@ -286,14 +288,27 @@ def bounded_transport(url: str | httpx.URL, *, timeout: float) -> DeadlineTransp
     one, it makes no TLS context (loading the CA bundle takes tens of milliseconds).
 
     Raises:
-        ValueError: the environment names a proxy that is not http:// or https://.
+        ValueError: the environment names a proxy that is not http:// or https://, or TLS
+            certificates that can't be loaded.
     """
     url = httpx.URL(url)
     return DeadlineTransport(
         total=timeout,
-        ssl_context=httpx.create_ssl_context() if url.scheme == "https" else None,
+        ssl_context=tls_context() if url.scheme == "https" else None,
         proxy=environment_proxy(url),
     )
+
+
+def tls_context() -> ssl.SSLContext:
+    """httpx's TLS context: certifi's CAs, or those of ``SSL_CERT_FILE`` (``SSL_CERT_DIR``)
+    when set; ``ValueError`` naming the variable and its file when they can't be loaded."""
+    try:
+        return httpx.create_ssl_context()
+    except OSError as exc:  # ssl.SSLError too: a file that holds no certificate
+        variable = next((v for v in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(v)), None)
+        where = f"{variable}={os.environ[variable]}" if variable else "the CA bundle"
+        reason = exc.strerror or getattr(exc, "reason", None) or type(exc).__name__
+        raise ValueError(f"{where} cannot be loaded ({reason})") from None
 
 
 def bounded_client(url: str | httpx.URL, *, timeout: float, **options: Any) -> httpx.Client:

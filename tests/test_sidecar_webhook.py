@@ -231,6 +231,25 @@ def test_a_socks_proxy_is_refused_clearly(vol: AtomicVolume) -> None:
     assert "proxy-password" not in output
 
 
+@pytest.mark.parametrize("content", [None, b"not a certificate"], ids=["missing", "not-pem"])
+def test_tls_certificates_that_cant_be_loaded_are_refused_clearly(
+    vol: AtomicVolume, tmp_path: Path, content: bytes | None
+) -> None:
+    """An SSL_CERT_FILE that is missing or holds no certificate stops an https:// webhook's
+    sidecar at start with exit 2 and one line naming the variable and its file, not a
+    traceback; the webhook's URL (it may hold credentials) is not shown."""
+    cert_file = tmp_path / "ca.pem"
+    if content is not None:
+        cert_file.write_bytes(content)
+    url = f"https://user:{CANARY}@upstream.invalid/reload"
+    with watching(vol, url, SSL_CERT_FILE=str(cert_file)) as sidecar:
+        assert sidecar.wait() == 2
+    output = sidecar.output()
+    assert f"--webhook: webhook #1: SSL_CERT_FILE={cert_file} cannot be loaded (" in output
+    assert "Traceback" not in output
+    assert CANARY not in output
+
+
 def test_an_http_webhook_needs_no_tls_certificates(vol: AtomicVolume, tmp_path: Path) -> None:
     """An http:// webhook makes no TLS context: an SSL_CERT_FILE that can't be loaded (set
     for another program of the pod) does not stop it, and each change is still posted."""

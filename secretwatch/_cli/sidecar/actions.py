@@ -101,7 +101,7 @@ class Webhook:
         # kept-alive one may have been closed by the server since the last rotation
         try:
             self._transport = bounded_transport(parsed, timeout=timeout)
-        except ValueError as exc:  # the environment's proxy
+        except ValueError as exc:  # the environment's proxy, or its TLS certificates
             raise ValueError(f"--webhook: webhook #{number}: {exc}") from None
         self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
         self.target = f"#{number} {redact_url(parsed)}"  # the number tells webhooks apart
