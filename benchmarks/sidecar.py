@@ -29,7 +29,6 @@ Targets: secretwatch's p50 and p95 within 1.5x of the floor's; RSS flat over the
 from __future__ import annotations
 
 import bisect
-import compileall
 import random
 import statistics
 import subprocess
@@ -43,10 +42,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import IO, Any
 
-import secretwatch
 from secretwatch.testing import AtomicVolume
 
-from ._process import free_port, sample, wait_ready
+from ._process import compile_secretwatch, free_port, sample, wait_ready
 from ._targets import Target, row
 from .latency import Reaction, latencies, percentiles
 
@@ -311,7 +309,7 @@ def starts(scratch: Path, count: int, log: IO[bytes]) -> dict[str, list[float]]:
 
 def run(*, smoke: bool) -> list[dict[str, Any]]:
     """The rows of the sidecar table."""
-    compileall.compile_dir(Path(secretwatch.__file__).parent, quiet=1)  # as a wheel's install
+    compile_secretwatch()
     rows: dict[str, dict[str, Any]] = {
         name: {"benchmark": "sidecar", "what": name} for name in (SECRETWATCH, FLOOR, BARE)
     }
