@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from . import footprint, idle, latency, read_cost, reload_cost
+from . import footprint, idle, latency, read_cost, reload_cost, sidecar
 
 BENCHMARKS: dict[str, ModuleType] = {
     "latency": latency,
@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "reload": reload_cost,
     "idle": idle,
     "footprint": footprint,
+    "sidecar": sidecar,
 }
 
 Column = tuple[str, Callable[[dict[str, Any]], str]]

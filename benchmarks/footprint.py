@@ -22,7 +22,15 @@ from typing import Any
 from secretwatch._watch.runtime import WORKER_IDLE_TIMEOUT
 from secretwatch.testing import AtomicVolume
 
-from ._process import Sample, free_port, sample, sidecar_command, subject, wait_ready
+from ._process import (
+    Sample,
+    compile_secretwatch,
+    free_port,
+    sample,
+    sidecar_command,
+    subject,
+    wait_ready,
+)
 from ._targets import Target
 
 COLUMNS = [
@@ -117,6 +125,7 @@ def ready(command: list[str], listen: str | None) -> dict[str, Any]:
 def run(*, smoke: bool) -> list[dict[str, Any]]:
     """The rows of the footprint table."""
     counts = (1, 2) if smoke else (1, 10, 100)
+    compile_secretwatch()
     with tempfile.TemporaryDirectory(prefix="secretwatch-bench-") as scratch:
         volumes = []
         for n in range(max(counts)):

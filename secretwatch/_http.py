@@ -1,6 +1,9 @@
 """HTTP clients that bound a whole request in time, not each network operation.
 
-Used by the sidecar's webhooks and by the AI Core client: :func:`bounded_client`.
+Used by the AI Core client (:func:`bounded_client`) and by the sidecar's webhooks, which
+send through the transport itself (:func:`bounded_transport`): a reload is one request to a
+known address, and ``httpx.Client``'s machinery (auth flows, cookies, redirects, merging
+defaults) cost more than the rest of a request on loopback.
 
 httpx's timeouts bound each connect, read and write on its own: a server that sends one
 byte a second keeps a request with a read timeout of 5 s going forever. Through a
@@ -24,6 +27,7 @@ resolver's, bounded by its own timeouts (``/etc/resolv.conf``).
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import ssl
 import time
@@ -35,7 +39,13 @@ from typing import Any
 import httpcore
 import httpx
 
-__all__ = ["DeadlineTransport", "bounded_client", "environment_proxy"]
+__all__ = [
+    "DeadlineTransport",
+    "bounded_client",
+    "bounded_transport",
+    "environment_proxy",
+    "tls_context",
+]
 
 # the deadline (time.monotonic()) of the request that is opening a connection
 _OPENING: ContextVar[float] = ContextVar("secretwatch_deadline")
@@ -201,12 +211,21 @@ class _Body(httpx.SyncByteStream):
 
 class DeadlineTransport(httpx.BaseTransport):
     """Sends each request on a new connection (through ``proxy`` when given) and ends it
-    within ``total`` seconds of its start: connect, send, response and body reads."""
+    within ``total`` seconds of its start: connect, send, response and body reads.
+
+    Without an ``ssl_context`` it sends plain HTTP only, and refuses an https:// request
+    (httpcore would otherwise make a context of its own, which ignores ``SSL_CERT_FILE``).
+    """
 
     def __init__(
-        self, *, total: float, ssl_context: ssl.SSLContext, proxy: httpx.Proxy | None = None
+        self,
+        *,
+        total: float,
+        ssl_context: ssl.SSLContext | None,
+        proxy: httpx.Proxy | None = None,
     ):
         self._total = total
+        self._tls = ssl_context is not None
         backend = _Backend()
         self._pool: httpcore.ConnectionPool
         if proxy is None:
@@ -226,6 +245,8 @@ class DeadlineTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request``; the response's body is read as it is iterated."""
+        if request.url.scheme == "https" and not self._tls:
+            raise httpx.UnsupportedProtocol("this transport was made for http:// only")
         core = httpcore.Request(
             method=request.method,
             url=_core_url(request.url),
@@ -245,6 +266,7 @@ class DeadlineTransport(httpx.BaseTransport):
             headers=response.headers,
             stream=_Body(response.stream),
             extensions=response.extensions,
+            request=request,
         )
 
     def close(self) -> None:
@@ -258,18 +280,44 @@ def _core_url(url: httpx.URL) -> httpcore.URL:
     )
 
 
-def bounded_client(url: str | httpx.URL, *, timeout: float, **options: Any) -> httpx.Client:
-    """An ``httpx.Client`` for requests to ``url``'s host, each of which ends within
+def bounded_transport(url: str | httpx.URL, *, timeout: float) -> DeadlineTransport:
+    """A transport for requests to ``url``'s scheme and host, each of which ends within
     ``timeout`` seconds in all (connect, send and response, its body's reads included), on a
-    new connection each, through the proxy the environment names for ``url``, trusting the
-    CA that ``SSL_CERT_FILE`` names when set. ``options`` as for ``httpx.Client``.
+    new connection each, through the proxy the environment names for ``url``. For an
+    https:// URL, it trusts the CA that ``SSL_CERT_FILE`` names when set; for an http://
+    one, it makes no TLS context (loading the CA bundle takes tens of milliseconds).
 
     Raises:
-        ValueError: the environment names a proxy that is not http:// or https://.
+        ValueError: the environment names a proxy that is not http:// or https://, or TLS
+            certificates that can't be loaded.
     """
-    transport = DeadlineTransport(
+    url = httpx.URL(url)
+    return DeadlineTransport(
         total=timeout,
-        ssl_context=httpx.create_ssl_context(),
-        proxy=environment_proxy(httpx.URL(url)),
+        ssl_context=tls_context() if url.scheme == "https" else None,
+        proxy=environment_proxy(url),
     )
+
+
+def tls_context() -> ssl.SSLContext:
+    """httpx's TLS context: certifi's CAs, or those of ``SSL_CERT_FILE`` (``SSL_CERT_DIR``)
+    when set; ``ValueError`` naming the variable and its file when they can't be loaded."""
+    try:
+        return httpx.create_ssl_context()
+    except OSError as exc:  # ssl.SSLError too: a file that holds no certificate
+        variable = next((v for v in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(v)), None)
+        where = f"{variable}={os.environ[variable]}" if variable else "the CA bundle"
+        reason = exc.strerror or getattr(exc, "reason", None) or type(exc).__name__
+        raise ValueError(f"{where} cannot be loaded ({reason})") from None
+
+
+def bounded_client(url: str | httpx.URL, *, timeout: float, **options: Any) -> httpx.Client:
+    """An ``httpx.Client`` for requests to ``url``'s host through a :func:`bounded_transport`
+    (each request ends within ``timeout`` seconds in all). ``options`` as for
+    ``httpx.Client``.
+
+    Raises:
+        ValueError: as :func:`bounded_transport`.
+    """
+    transport = bounded_transport(url, timeout=timeout)
     return httpx.Client(timeout=timeout, transport=transport, trust_env=False, **options)

@@ -144,3 +144,25 @@ def test_unprefixed_variables_are_not_options(
     done = secretwatch(fake, "status", "shared-key", "--tenant-wide")
     assert done.returncode == 0, done.stderr
     assert "replication:" in done.stdout
+
+
+def test_tls_certificates_that_cant_be_loaded_are_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SSL_CERT_FILE that can't be loaded is one line naming the variable and its file
+    (exit 2), not a traceback, and no credential of the service key is shown."""
+    missing = tmp_path / "missing.pem"
+    monkeypatch.setenv("SSL_CERT_FILE", str(missing))
+    service_key = {
+        "clientid": "client",
+        "clientsecret": CANARY,
+        "url": "https://auth.invalid",
+        "serviceurls": {"AI_API_URL": "https://api.invalid"},
+    }
+    done = aicore_cli(service_key, "status", "shared-key", "--tenant-wide")
+    assert done.returncode == 2, done.stderr
+    assert (
+        done.stderr
+        == f"secretwatch: SSL_CERT_FILE={missing} cannot be loaded (No such file or directory)\n"
+    )
+    assert CANARY not in done.stdout + done.stderr

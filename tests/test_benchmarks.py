@@ -11,6 +11,7 @@ from pathlib import Path
 from benchmarks import reload_cost
 from benchmarks.__main__ import BENCHMARKS
 from benchmarks.latency import latencies
+from benchmarks.sidecar import reactions
 
 ROOT = Path(__file__).parent.parent
 
@@ -26,14 +27,29 @@ def test_the_benchmarks_run(tmp_path: Path) -> None:
     assert written["machine"]["smoke"] is True
     rows = written["results"]
     benchmarks = {row["benchmark"] for row in rows}
-    assert benchmarks == {"latency", "read cost", "reload cost", "idle cost", "footprint"}
+    assert benchmarks == {
+        "latency",
+        "read cost",
+        "reload cost",
+        "idle cost",
+        "footprint",
+        "sidecar",
+    }
     assert all("error" not in row for row in rows), [row for row in rows if "error" in row]
     for row in rows:
-        figures = [row.get(key) for key in ("p50", "seconds", "cpu_seconds", "threads")]
+        figures = [row.get(key) for key in ("p50", "seconds", "cpu_seconds", "threads", "ready_ms")]
         # a number, not a check of it: at smoke sizes a time net of timeit's own loop can
         # come out below zero on a busy machine
         assert any(isinstance(figure, int | float) for figure in figures), row
-    for header in ("p99", "x a dict lookup", "x bare read", "share of one core", "threads"):
+    headers = (
+        "p99",
+        "x a dict lookup",
+        "x bare read",
+        "share of one core",
+        "threads",
+        "start to ready",
+    )
+    for header in headers:
         assert header in done.stdout
     titles = {"read": "read cost", "reload": "reload cost", "idle": "idle cost"}
     for name, module in BENCHMARKS.items():  # the targets can be judged on these rows
@@ -52,6 +68,14 @@ def test_a_late_or_skipping_observer_is_measured_from_each_commit() -> None:
     assert latencies(commits, prompt) == [1.0, 1.0]
     skipping = [(9_000_000, 3)]
     assert latencies(commits, skipping) == [8.0, 4.0]
+
+
+def test_a_webhook_request_stands_for_the_rotation_in_place_when_it_arrived() -> None:
+    """The sidecar benchmark credits each request to the latest rotation committed before it
+    arrived, and leaves out requests from before the first measured rotation (warm-up)."""
+    commits = {4: 1_000_000, 5: 5_000_000}  # nanoseconds
+    arrivals = [500_000, 1_500_000, 4_999_999, 5_000_000]
+    assert reactions(commits, arrivals) == [(1_500_000, 4), (4_999_999, 4), (5_000_000, 5)]
 
 
 def test_the_reload_target_is_judged_at_1000_keys() -> None:

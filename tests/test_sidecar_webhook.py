@@ -9,9 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from secretwatch._cli.sidecar.actions import ActionError, Event, Webhook
+from secretwatch._http import bounded_transport
 from secretwatch.testing import AtomicVolume
 
 from .conftest import TIMEOUT
@@ -227,6 +229,52 @@ def test_a_socks_proxy_is_refused_clearly(vol: AtomicVolume) -> None:
     assert "--webhook: webhook #1: the proxy that the environment names is not an http://" in output
     assert "Traceback" not in output
     assert "proxy-password" not in output
+
+
+@pytest.mark.parametrize("content", [None, b"not a certificate"], ids=["missing", "not-pem"])
+def test_tls_certificates_that_cant_be_loaded_are_refused_clearly(
+    vol: AtomicVolume, tmp_path: Path, content: bytes | None
+) -> None:
+    """An SSL_CERT_FILE that is missing or holds no certificate stops an https:// webhook's
+    sidecar at start with exit 2 and one line naming the variable and its file, not a
+    traceback; the webhook's URL (it may hold credentials) is not shown."""
+    cert_file = tmp_path / "ca.pem"
+    if content is not None:
+        cert_file.write_bytes(content)
+    url = f"https://user:{CANARY}@upstream.invalid/reload"
+    with watching(vol, url, SSL_CERT_FILE=str(cert_file)) as sidecar:
+        assert sidecar.wait() == 2
+    output = sidecar.output()
+    assert f"--webhook: webhook #1: SSL_CERT_FILE={cert_file} cannot be loaded (" in output
+    assert "Traceback" not in output
+    assert CANARY not in output
+
+
+def test_an_http_webhook_needs_no_tls_certificates(vol: AtomicVolume, tmp_path: Path) -> None:
+    """An http:// webhook makes no TLS context: an SSL_CERT_FILE that can't be loaded (set
+    for another program of the pod) does not stop it, and each change is still posted."""
+    receiver = Receiver()
+    try:
+        missing = str(tmp_path / "missing.pem")
+        with watching(vol, receiver.url("/reload"), SSL_CERT_FILE=missing) as sidecar:
+            sidecar.event("secretwatch.watching")
+            vol.write({"token": CANARY + "-2"})
+            assert receiver.request().path == "/reload"
+            sidecar.event("secretwatch.action_done", action="webhook")
+            assert sidecar.stop() == 0
+    finally:
+        receiver.close()
+
+
+def test_a_transport_made_for_http_refuses_https() -> None:
+    """A transport made without a TLS context (for an http:// URL) refuses an https://
+    request instead of letting httpcore make a context that ignores SSL_CERT_FILE."""
+    transport = bounded_transport("http://127.0.0.1:9/", timeout=1)
+    try:
+        with pytest.raises(httpx.UnsupportedProtocol):
+            transport.handle_request(httpx.Request("POST", "https://127.0.0.1:9/"))
+    finally:
+        transport.close()
 
 
 def test_the_addresses_of_a_name_share_one_attempts_timeout(

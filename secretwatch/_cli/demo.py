@@ -11,14 +11,15 @@ import queue
 import secrets as random_tokens
 import tempfile
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from secretwatch._errors import SecretWatchError
 from secretwatch._read.snapshot import Change
 from secretwatch._watch.watcher import watch
-from secretwatch.testing import AtomicVolume
+
+if TYPE_CHECKING:  # imported by the demo alone: the test kit is no part of the other commands
+    from secretwatch.testing import AtomicVolume
 
 __all__ = ["run_demo"]
 
@@ -27,6 +28,8 @@ _TIMEOUT = 10.0
 
 def run_demo(out: TextIO) -> int:
     """Run the demo, writing its report to ``out``; return the exit code."""
+    from secretwatch.testing import AtomicVolume  # noqa: PLC0415
+
     with tempfile.TemporaryDirectory(prefix="secretwatch-demo-") as tmp:
         volume = AtomicVolume(Path(tmp) / "my-generic-secret")
         config = '{"endpoint": "https://api.example.com", "timeout": 5}'
@@ -96,6 +99,8 @@ def _sidecar_demo(volume: AtomicVolume, payload: dict[str, bytes], out: TextIO) 
     except ModuleNotFoundError:
         print("\nsidecar: skipped (pip install 'secretwatch[sidecar]' to see it)", file=out)
         return 0
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415
+
     requests: queue.SimpleQueue[bytes] = queue.SimpleQueue()
 
     class Receiver(BaseHTTPRequestHandler):
@@ -158,7 +163,7 @@ def _operator_demo(out: TextIO) -> int:
     except ModuleNotFoundError:
         print("\noperator: skipped (pip install 'secretwatch[aicore]' to see it)", file=out)
         return 0
-    from secretwatch.testing import FakeAICore  # noqa: PLC0415
+    from secretwatch.testing import AtomicVolume, FakeAICore  # noqa: PLC0415
 
     with (
         tempfile.TemporaryDirectory(prefix="secretwatch-demo-") as tmp,

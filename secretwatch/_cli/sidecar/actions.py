@@ -83,37 +83,50 @@ class Webhook:
     whatever the server does: a server that trickles its answer a byte at a time is cut off
     there too. The status line decides; of the body, at most :data:`DRAIN_BYTES` are read
     (so that a short answer ends cleanly), then the connection is closed.
+
+    Each call is sent through the transport itself, with the headers made once: an
+    ``httpx.Client`` around it (auth flow, cookies, redirects, merged defaults) would add
+    more to a reload's latency than the rest of the request takes on loopback.
     """
 
     kind = "webhook"
 
     def __init__(self, url: str, *, method: str, status: int, timeout: float, number: int = 1):
         # imported here: a sidecar without webhooks never loads httpcore nor h11
-        from secretwatch._http import bounded_client  # noqa: PLC0415
+        from secretwatch._http import bounded_transport  # noqa: PLC0415
 
         parsed = parse_webhook_url(url, number)
-        auth = None
+        self._headers = {"Accept": "*/*", "User-Agent": f"python-httpx/{httpx.__version__}"}
+        self._auth = None  # sent as basic auth, never in the request line
         if parsed.userinfo:
-            auth = httpx.BasicAuth(parsed.username, parsed.password)
+            self._auth = httpx.BasicAuth(parsed.username, parsed.password)
         self._url = parsed.copy_with(userinfo=b"") if parsed.userinfo else parsed
         self._method = method.upper()
         self._status = status
         self._timeout = timeout
-        # one client for the process's life, so one TLS context (a client per request
-        # costs a new one, and memory, every time); a new connection per call, though: a
+        # one transport for the process's life, so one TLS context (making one costs tens
+        # of milliseconds, and memory, every time); a new connection per call, though: a
         # kept-alive one may have been closed by the server since the last rotation
         try:
-            self._client = bounded_client(parsed, timeout=timeout, auth=auth)
-        except ValueError as exc:  # the environment's proxy
+            self._transport = bounded_transport(parsed, timeout=timeout)
+        except ValueError as exc:  # the environment's proxy, or its TLS certificates
             raise ValueError(f"--webhook: webhook #{number}: {exc}") from None
+        self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
         self.target = f"#{number} {redact_url(parsed)}"  # the number tells webhooks apart
 
     def __call__(self, event: Event) -> None:
         body = {"path": event.path, "version": event.version, "changed_keys": list(event.keys)}
+        request = httpx.Request(
+            self._method, self._url, json=body, headers=self._headers, extensions=self._extensions
+        )
+        if self._auth is not None:
+            request = next(self._auth.sync_auth_flow(request))  # sets the header, as a client does
         try:
-            with self._client.stream(self._method, self._url, json=body) as response:
+            response = self._transport.handle_request(request)
+            try:
                 _drain(response)
-            self._client.cookies.clear()  # each call stands alone
+            finally:
+                response.close()
         except httpx.TimeoutException as exc:
             raise ActionError(
                 f"webhook {self.target}: {type(exc).__name__}, not done within {self._timeout} s"
@@ -126,8 +139,8 @@ class Webhook:
             )
 
     def close(self) -> None:
-        """Close the client's connections."""
-        self._client.close()
+        """Close the transport's connections."""
+        self._transport.close()
 
     def __repr__(self) -> str:
         return f"Webhook({self._method} {self.target})"
