@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import subprocess
@@ -284,6 +285,8 @@ def test_no_argument_list_makes_a_value_show(args: list[str]) -> None:
         (["run", "v", "--", "true"], "SECRETWATCH_ONCE", "is read by watch, not by run"),
         (["watch", "v", "--no-action"], "SECRETWATCH_JSON", "is read by show and status, not by"),
         (["show", "v"], "SECRETWATCH_WEBHOK", "(did you mean SECRETWATCH_WEBHOOK?)"),
+        # the action the misspelt variable meant to give is missing: the variable is named
+        (["watch", "v"], "SECRETWATCH_WEBHOK", "(did you mean SECRETWATCH_WEBHOOK?)"),
         (["status", "n", "--tenant-wide"], "SECRETWATCH_TENANTWIDE", "SECRETWATCH_TENANT_WIDE?"),
     ],
 )
@@ -310,6 +313,13 @@ def test_an_unknown_variable_is_refused(args: list[str], variable: str, said: st
         (["watch", "v", "--no-action"], "secretwatch_polling"),
         (["run", "v", "--", "true"], "SECRETWATCH_GRACE"),
         (["demo"], "SECRETWATCH_LISTEN"),
+        # Kubernetes' service links, in every pod of a namespace with a Service "secretwatch"
+        (["watch", "v", "--no-action"], "SECRETWATCH_SERVICE_HOST"),
+        (["watch", "v", "--no-action"], "SECRETWATCH_SERVICE_PORT"),
+        (["watch", "v", "--no-action"], "SECRETWATCH_SERVICE_PORT_METRICS"),
+        (["watch", "v", "--no-action"], "SECRETWATCH_PORT"),
+        (["watch", "v", "--no-action"], "SECRETWATCH_PORT_9090_TCP"),
+        (["watch", "v", "--no-action"], "SECRETWATCH_PORT_9090_TCP_ADDR"),
     ],
 )
 def test_a_variable_the_package_reads_is_accepted(args: list[str], variable: str) -> None:
@@ -371,3 +381,50 @@ def test_a_typo_in_a_manifest_stops_the_sidecar_at_start(tmp_path: Path) -> None
         "secretwatch: unknown variable SECRETWATCH_WEBHOK (did you mean SECRETWATCH_WEBHOOK?)"
         " (values not shown)\n"
     )
+
+
+def test_json_comes_from_its_prefixed_variable_only(tmp_path: Path) -> None:
+    """``show --json`` is also ``SECRETWATCH_JSON``, never an unprefixed ``JSON`` (a CI
+    job's variable), as every option of the command line."""
+    (tmp_path / "token").write_text(CANARY)
+    as_json = subprocess.run(
+        [sys.executable, "-m", "secretwatch", "show", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "SECRETWATCH_JSON": "true", "JSON": "false"},
+    )
+    assert json.loads(as_json.stdout)["keys"][0]["key"] == "token"
+    as_text = subprocess.run(
+        [sys.executable, "-m", "secretwatch", "show", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "JSON": "true"},
+    )
+    assert as_text.stdout.startswith("path:")
+    assert CANARY not in as_json.stdout + as_text.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        # "@N" stands for a hidden --set value: from the environment it stands for nothing
+        (["rotate", "n", "--main-tenant"], {"SECRETWATCH_SET": "@5"}, "give KEY=VALUE on the"),
+        # a duration past what a thread's wait can take: a traceback on SIGTERM, or a dead
+        # timer thread, before it was bounded
+        (["watch", "v", "--exec", "true", "--exec-timeout", "1e300"], {}, "--exec-timeout: "),
+        (["watch", "v", "--no-action", "--resync", "1e300"], {}, "--resync: "),
+        (["run", "v", "--grace", "1e300", "--", "true"], {}, "--grace: "),
+    ],
+)
+def test_values_the_sidecar_cant_use_are_usage_errors(
+    args: list[str], env: dict[str, str], said: str
+) -> None:
+    """Values that reached the code as they were (an index out of range, a duration too
+    long for a thread's wait) are usage errors: exit 2, one line, no traceback."""
+    code, out, err = run_cli(*args, env=env)
+    assert code == 2
+    assert said in err
+    assert len(err.splitlines()) == 1
+    assert "Traceback" not in out + err

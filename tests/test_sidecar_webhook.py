@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
@@ -303,3 +304,14 @@ def test_the_addresses_of_a_name_share_one_attempts_timeout(
         webhook.close()
         for server in servers:
             server.close()
+
+
+def test_a_url_that_is_not_utf8_is_refused_without_a_byte_of_it(vol: AtomicVolume) -> None:
+    """A webhook URL with a byte that is not UTF-8 (a lone surrogate once decoded) is a usage
+    error naming the webhook, not the codec's message quoting the character."""
+    url = "http://127.0.0.1:1/" + os.fsdecode(b"\xff") + CANARY
+    with Sidecar("watch", str(vol.path), "--once", "--webhook", url) as sidecar:
+        assert sidecar.wait() == 2
+    assert "webhook #1 is not a valid URL" in sidecar.output()
+    assert CANARY not in sidecar.output()
+    assert "codec" not in sidecar.output()

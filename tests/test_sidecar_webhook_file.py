@@ -111,3 +111,21 @@ def test_a_file_that_names_no_webhook_is_refused_at_start(
         assert failed["webhook_file"] == str(urls.path / "url")
         assert sidecar.wait() == 1
     assert CANARY not in sidecar.output()
+
+
+def test_a_webhook_the_environment_cant_serve_is_refused_like_a_bad_url(
+    vol: AtomicVolume, urls: AtomicVolume, tmp_path: Path
+) -> None:
+    """An https:// URL with TLS certificates that can't be loaded (SSL_CERT_FILE) is a bad
+    version of the file, as a line that is not a URL is: refused at start in one line (no
+    traceback), naming the variable, never the URL."""
+    urls.write({"url": f"https://app:{CANARY}@127.0.0.1:1/reload"})
+    with Sidecar(
+        *("watch", str(vol.path), "--webhook-file", str(urls.path / "url")),
+        env={"SSL_CERT_FILE": str(tmp_path / "missing.pem")},
+    ) as sidecar:
+        failed = sidecar.event("secretwatch.start_failed")
+        assert "SSL_CERT_FILE" in failed["error"]
+        assert sidecar.wait() == 1
+    assert "Traceback" not in sidecar.output()
+    assert CANARY not in sidecar.output()

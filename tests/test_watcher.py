@@ -690,3 +690,12 @@ def test_first_load_error_carries_no_frames_with_raw_bytes(volume: AtomicVolume)
     ours = [frame for frame in frames if "secretwatch" in frame.f_code.co_filename]
     assert [frame.f_code.co_name for frame in ours] == ["watch", "start"]
     assert all("CANARY" not in repr(frame.f_locals) for frame in ours)
+
+
+def test_a_resync_years_away_leaves_the_timers_running(volume: AtomicVolume) -> None:
+    """A resync interval past what a thread's wait can take does not stop the shared timer
+    thread (it did, with OverflowError): the debounce of an in-place write still fires."""
+    with secretwatch.watch(volume.path, resync_interval=1e300, debounce=0.05) as secrets:
+        recorder = Recorder(secrets)
+        volume.write_in_place("password", "edited")
+        recorder.change_where("password", "edited")

@@ -20,7 +20,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, CliPositionalArg, NoDecode
 
-from secretwatch._cli.config import CLI_CONFIG
+from secretwatch._cli.config import CLI_CONFIG, JsonOption
 
 __all__ = ["Rotate", "Status", "hidden_values", "hide_values"]
 
@@ -56,9 +56,10 @@ def _restore(value: Any) -> Any:
         return value
     restored = []
     for part in parts:
-        if not (isinstance(part, str) and part.startswith("@") and part[1:].isdigit()):
-            raise ValueError("give KEY=VALUE on the command line")  # from the environment
-        restored.append(hidden[int(part[1:])])
+        index = part[1:] if isinstance(part, str) and part.startswith("@") else ""
+        if not (index.isdigit() and int(index) < len(hidden)):  # "@0" from the environment
+            raise ValueError("give KEY=VALUE on the command line")
+        restored.append(hidden[int(index)])
     return restored
 
 
@@ -134,6 +135,7 @@ class Rotate(_Scoped):
     timeout: float = Field(
         default=300.0,
         gt=0,
+        le=86_400,
         description="seconds --wait waits at most",
         json_schema_extra={"metavar": "SECONDS"},
     )
@@ -174,7 +176,7 @@ class Rotate(_Scoped):
         return 0
 
 
-class Status(_Scoped):
+class Status(_Scoped, JsonOption):
     """Show a generic secret: creation time, labels, replication status. Never values."""
 
     cli_usage: ClassVar[str] = (
@@ -183,8 +185,6 @@ class Status(_Scoped):
     cli_examples: ClassVar[str] = """examples:
   secretwatch status shared-key --tenant-wide
   secretwatch status my-secret --resource-group default --json"""
-
-    json_: bool = Field(default=False, alias="json", description="print JSON, for scripts")
 
     def cli_cmd(self) -> None:
         raise SystemExit(_run(self._status))
@@ -201,7 +201,7 @@ class Status(_Scoped):
             "replication": secret.replication,
             "replicated": secret.replicated if secret.replication is not None else None,
         }
-        if self.json_:
+        if self.json:
             print(json.dumps(description, indent=2))
             return 0
         print(f"name:        {secret.name}")

@@ -10,6 +10,7 @@ or a comma-separated list (``SECRETWATCH_WEBHOOK=http://a,http://b``).
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -24,7 +25,15 @@ from secretwatch._watch.watcher import (
     WatchOptions,
 )
 
-__all__ = ["CLI_CONFIG", "ENV_PREFIX", "PathList", "UrlList", "WatchConfig", "comma_separated"]
+__all__ = [
+    "CLI_CONFIG",
+    "ENV_PREFIX",
+    "JsonOption",
+    "PathList",
+    "UrlList",
+    "WatchConfig",
+    "comma_separated",
+]
 
 ENV_PREFIX = "SECRETWATCH_"
 
@@ -64,6 +73,19 @@ PathList = Annotated[list[str], NoDecode, BeforeValidator(comma_separated("/"))]
 """A list of paths, split only at commas before an absolute path (``/a,/b``)."""
 
 
+with warnings.catch_warnings():  # a field called json shadows BaseModel.json(), unused here
+    warnings.filterwarnings("ignore", 'Field name "json"', UserWarning)
+
+    class JsonOption(BaseSettings):
+        """``--json``, or ``SECRETWATCH_JSON``: a field called ``json`` (not ``json_`` with the
+        alias ``json``), since pydantic-settings puts no prefix before an alias, and would
+        read an unprefixed ``JSON`` variable."""
+
+        model_config = CLI_CONFIG
+
+        json: bool = Field(default=False, description="print JSON, for scripts")  # type: ignore[assignment]  # shadows BaseModel.json()
+
+
 class WatchConfig(BaseSettings):
     """A watcher's options, from ``SECRETWATCH_DEBOUNCE``, ``SECRETWATCH_POLLING``, ...
 
@@ -77,6 +99,7 @@ class WatchConfig(BaseSettings):
     debounce: float = Field(
         default=DEFAULT_DEBOUNCE,
         ge=0,
+        le=3_600,
         allow_inf_nan=False,
         description="seconds of quiet before a reload (a ..data swap is read at once)",
         json_schema_extra={"metavar": "SECONDS"},
@@ -84,6 +107,7 @@ class WatchConfig(BaseSettings):
     resync: float = Field(
         default=DEFAULT_RESYNC_INTERVAL,
         ge=0,
+        le=604_800,
         allow_inf_nan=False,
         description="seconds between full re-reads that back up the events; 0 turns them off",
         json_schema_extra={"metavar": "SECONDS"},
@@ -92,6 +116,7 @@ class WatchConfig(BaseSettings):
     poll_interval: float = Field(
         default=DEFAULT_POLL_INTERVAL,
         gt=0,
+        le=3_600,
         allow_inf_nan=False,
         description="seconds between polls",
         json_schema_extra={"metavar": "SECONDS"},

@@ -17,11 +17,10 @@ from pydantic_settings import (
     CliSubCommand,
     SettingsConfigDict,
     SettingsError,
-    get_subcommand,
 )
 
 from secretwatch._cli.aicore import Rotate, Status, hidden_values, hide_values
-from secretwatch._cli.config import CLI_CONFIG, ENV_PREFIX
+from secretwatch._cli.config import CLI_CONFIG, ENV_PREFIX, JsonOption
 from secretwatch._cli.demo import run_demo
 from secretwatch._cli.helptext import command_line, command_models
 from secretwatch._cli.show import (
@@ -105,7 +104,7 @@ class Run(RunOptionsModel):
         raise SystemExit(run_command(self, list(command)))
 
 
-class Show(BaseSettings):
+class Show(JsonOption):
     """Show what a secret volume holds: keys, sizes, fingerprints, version and writer.
 
     Never a value. Fingerprints are HMAC-SHA256 keyed with SECRETWATCH_FINGERPRINT_KEY
@@ -123,7 +122,6 @@ class Show(BaseSettings):
     path: CliPositionalArg[str] = Field(
         description="the volume directory, or a file", json_schema_extra={"metavar": "PATH"}
     )
-    json_: bool = Field(default=False, alias="json", description="print JSON, for scripts")
     max_bytes: int = Field(
         default=DEFAULT_MAX_BYTES,
         gt=0,
@@ -137,7 +135,7 @@ class Show(BaseSettings):
         except SecretWatchError as exc:
             # the path is the user's, keys are quoted: nothing should draw on the terminal
             raise SystemExit(f"secretwatch show: {escaped(exc.message, backslash=False)}") from None
-        print_volume(description, sys.stdout, as_json=self.json_)
+        print_volume(description, sys.stdout, as_json=self.json)
 
 
 class Cli(BaseSettings):
@@ -174,9 +172,6 @@ class Cli(BaseSettings):
     demo: CliSubCommand[Demo] = Field(description="rotate a volume in a temporary directory")
 
     def cli_cmd(self) -> None:
-        command = get_subcommand(self)
-        name = next(name for name in type(self).model_fields if getattr(self, name) is command)
-        refuse_unknown_variables(os.environ, name, *_variables(name))
         CliApp.run_subcommand(self)
 
 
@@ -228,6 +223,11 @@ def cli(*args: str) -> int:
     token = _child_command.set(tuple(command))
     arguments, hidden = hide_values(arguments)  # secret values never reach the parser
     try:
+        # before the options are read: a misspelt variable is what explains what follows
+        # (a watch with "no action" when a misspelt variable was meant to give one)
+        name = next((argument for argument in arguments if argument[:1] != "-"), "")
+        if name in Cli.model_fields:
+            refuse_unknown_variables(os.environ, name, *_variables(name))
         with hidden_values(hidden):
             CliApp.run(Cli, cli_args=arguments, cli_settings_source=command_line(Cli))
     except UsageError as exc:  # names options and variables, never a value

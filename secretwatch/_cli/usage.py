@@ -215,6 +215,16 @@ def _withheld(argument: str | None, message: str) -> str:
     return "invalid arguments (not shown: they may hold secret values); see secretwatch --help"
 
 
+# What Kubernetes sets in every pod of a namespace with a Service called ``secretwatch``
+# (``enableServiceLinks``, on by default): SECRETWATCH_SERVICE_HOST, SECRETWATCH_SERVICE_PORT
+# (and _<PORT NAME>), SECRETWATCH_PORT, SECRETWATCH_PORT_9090_TCP (and _PROTO, _PORT, _ADDR).
+# A Service of that name is a natural way to scrape the sidecar's metrics: not a typo.
+_SERVICE_LINK = re.compile(
+    r"SECRETWATCH_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)"
+    r"\Z"
+)
+
+
 def refuse_unknown_variables(
     environ: Iterable[str], command: str, read: Collection[str], others: Mapping[str, list[str]]
 ) -> None:
@@ -230,7 +240,7 @@ def refuse_unknown_variables(
     problems = []
     for variable in sorted(environ):
         upper = variable.upper()
-        if not upper.startswith(ENV_PREFIX) or upper in read:
+        if not upper.startswith(ENV_PREFIX) or upper in read or _SERVICE_LINK.match(upper):
             continue
         name = escaped(variable)
         if upper in others:

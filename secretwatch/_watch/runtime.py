@@ -91,7 +91,7 @@ class _Scheduler:
                 wait = self._heap[0][0] - time.monotonic()
                 if wait <= 0:
                     return heapq.heappop(self._heap)[2]
-                self._cond.wait(wait)
+                self._cond.wait(min(wait, threading.TIMEOUT_MAX))  # a deadline years away
 
     def _run(self) -> None:
         while True:

@@ -69,7 +69,7 @@ def parse_webhook_url(url: str, number: int) -> httpx.URL:
     The message names the webhook by its number, never by its URL (credentials)."""
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL:
+    except (httpx.InvalidURL, ValueError):  # a byte that is not UTF-8 is a UnicodeError
         raise ValueError(f"--webhook: webhook #{number} is not a valid URL") from None
     if parsed.scheme not in {"http", "https"} or not parsed.host:
         raise ValueError(f"--webhook: webhook #{number} is not an http:// or https:// URL")

@@ -60,6 +60,7 @@ class ActionOptions(WatchConfig):
     webhook_retries: int = Field(
         default=5,
         ge=0,
+        le=1_000,
         description="retries of a failed action (webhook, signal or command), with "
         "exponential backoff and jitter",
         json_schema_extra={"metavar": "N"},
@@ -67,6 +68,7 @@ class ActionOptions(WatchConfig):
     webhook_timeout: float = Field(
         default=5.0,
         gt=0,
+        le=3_600,
         description="seconds per webhook attempt: connect, send and response together",
         json_schema_extra={"metavar": "SECONDS"},
     )
@@ -96,6 +98,7 @@ class ActionOptions(WatchConfig):
     exec_timeout: float = Field(
         default=30.0,
         gt=0,
+        le=86_400,
         description="seconds the command may run",
         json_schema_extra={"metavar": "SECONDS"},
     )
@@ -224,6 +227,7 @@ class RunOptionsModel(VolumeOptions):
     grace: float = Field(
         default=10.0,
         gt=0,
+        le=86_400,
         description="seconds the command gets to exit before SIGKILL",
         json_schema_extra={"metavar": "SECONDS"},
     )

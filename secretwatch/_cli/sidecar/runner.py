@@ -57,6 +57,7 @@ class Runner:
         self._waiting: dict[str, Event] = {}  # path -> its change to run, oldest first
         self._queued = threading.Condition()
         self._closing = threading.Event()
+        self._starting = threading.Lock()  # held by cancel() and to decide on an attempt
         self._thread = threading.Thread(target=self._loop, name="secretwatch-actions", daemon=True)
         self._thread.start()
 
@@ -90,8 +91,16 @@ class Runner:
         return self._thread.is_alive()
 
     def cancel(self) -> None:
-        """No more retries nor events: the running attempt is the last one."""
-        self._closing.set()
+        """No more retries nor events: the running attempt is the last one. Once this has
+        returned, no attempt starts: the decision to start one is taken under the same
+        lock (an attempt decided just before it is the running one)."""
+        with self._starting:
+            self._closing.set()
+
+    def _may_start(self) -> bool:
+        """Whether an attempt may start now (see :meth:`cancel`)."""
+        with self._starting:
+            return not self._closing.is_set()
 
     def close(self, timeout: float | None = None) -> None:
         """Let the running attempt finish, skip the rest (reported), stop the thread.
@@ -101,7 +110,7 @@ class Runner:
         no action bounds (the system resolver's, say). Past it, the attempt is left to the
         end of the process (its thread is a daemon), and that is logged.
         """
-        with self._queued:
+        with self._starting, self._queued:
             self._closing.set()
             self._queued.notify()
         self._thread.join(timeout)
@@ -123,7 +132,7 @@ class Runner:
         succeeded = True
         actions = self._actions()
         for index, action in enumerate(actions):
-            if self._closing.is_set():
+            if not self._may_start():
                 self._skip(event, actions[index:])
                 return False
             succeeded = self._run(action, event) and succeeded
@@ -142,7 +151,11 @@ class Runner:
             action=action.kind, target=action.target, path=event.path, version=event.version
         )
         attempts = self._retries + 1
+        made = 0
         for attempt in range(attempts):
+            if attempt and not self._may_start():  # stopped at the end of the backoff
+                break
+            made += 1
             try:
                 action(event)
             except Exception as exc:  # an ActionError says why; anything else, by its type
@@ -164,7 +177,5 @@ class Runner:
             return True
         # with retries left, the stop ended them: an action_failed said retrying=true, if
         # the stop came in the backoff after it
-        log.error(
-            "secretwatch.action_gave_up", attempts=attempt + 1, stopping=attempt + 1 < attempts
-        )
+        log.error("secretwatch.action_gave_up", attempts=made, stopping=made < attempts)
         return False

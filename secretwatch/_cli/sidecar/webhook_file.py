@@ -24,6 +24,8 @@ __all__ = ["WebhookFile"]
 
 _log = structlog.get_logger("secretwatch")
 
+_MADE = 4  # versions whose webhooks are kept, made, until they are applied
+
 
 def _urls(snapshot: Snapshot) -> list[str]:
     """The URLs of the file (its one key), one a line."""
@@ -43,6 +45,9 @@ class WebhookFile:
         self._make = make
         self._first = first
         self.webhooks: list[Webhook] = []
+        # made by _check for the versions it passed, until they are used (a load may
+        # validate a newer version before the change of the last one is delivered)
+        self._made: dict[tuple[str, ...], list[Webhook]] = {}
         options: WatchOptions = {**watch, "decoders": {"*": "text"}, "validate": self._check}
         self.watcher = SecretWatcher(path, **options)
 
@@ -68,15 +73,26 @@ class WebhookFile:
             webhook.close()
 
     def _check(self, snapshot: Snapshot) -> None:
-        """Reject a version of the file that is not a list of http(s) URLs."""
+        """Reject a version of the file whose webhooks can't be made: a line that is not an
+        http(s) URL, or one that the environment can't serve (a SOCKS proxy, TLS
+        certificates that can't be loaded). The webhooks made are the ones then used."""
         urls = _urls(snapshot)
         if not urls:
             raise ValidationError("names no webhook URL (one a line)")
+        webhooks = []
         for line, url in enumerate(urls, 1):
+            number = self._first + line - 1
             try:
-                parse_webhook_url(url, self._first + line - 1)
+                parse_webhook_url(url, number)
             except ValueError:
                 raise ValidationError(f"URL {line} is not an http:// or https:// URL") from None
+            try:
+                webhooks.append(self._make(url, number))
+            except ValueError as exc:  # its message names the webhook's number, not its URL
+                raise ValidationError(f"URL {line}: {exc}") from None
+        self._made[tuple(urls)] = webhooks
+        while len(self._made) > _MADE:  # versions validated but never applied (stopped)
+            del self._made[next(iter(self._made))]
 
     def _changed(self, change: Change) -> None:
         if change.old.version:  # the first version is taken by start()
@@ -86,5 +102,6 @@ class WebhookFile:
     def _use(self, snapshot: Snapshot) -> None:
         # the webhooks replaced are closed by no one: a change may still be using one, and
         # between requests they hold no connection (a new one per request)
-        urls = _urls(snapshot)
-        self.webhooks = [self._make(url, number) for number, url in enumerate(urls, self._first)]
+        urls = tuple(_urls(snapshot))
+        made = self._made.pop(urls, [])
+        self.webhooks = made or [self._make(u, n) for n, u in enumerate(urls, self._first)]
