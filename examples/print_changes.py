@@ -27,10 +27,11 @@ def show(change: secretwatch.Change) -> None:
 def main(path: str) -> None:
     """Watch ``path`` until interrupted."""
     with secretwatch.watch(path) as secrets:
-        snapshot = secrets.snapshot
-        print(f"version {snapshot.version}: keys {sorted(snapshot)}", flush=True)
+        # subscribe before anything else: a rotation that lands meanwhile is still shown
         secrets.subscribe(show)
         secrets.subscribe_errors(lambda error: print(f"rejected: {error}", flush=True))
+        snapshot = secrets.snapshot
+        print(f"version {snapshot.version}: keys {sorted(snapshot)}", flush=True)
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
 
 

@@ -49,9 +49,10 @@ def show(settings: AICore) -> str:
 def main(path: str) -> None:
     """Follow the service key in ``path`` until interrupted."""
     with secretwatch.watch_settings(AICore, secrets_dir=path) as live:
-        print(f"loaded: {show(live.current)}", flush=True)
+        # subscribe before anything else: a rotation that lands meanwhile is still shown
         live.subscribe(lambda old, new: print(f"rotated: {show(new)}", flush=True))
         live.subscribe_errors(lambda error: print(f"rejected: {error}", flush=True))
+        print(f"loaded: {show(live.current)}", flush=True)
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
 
 

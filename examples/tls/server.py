@@ -55,14 +55,24 @@ class ReloadingTLS:
     def __init__(self, path: str):
         decoders: dict[str, secretwatch.DecoderSpec] = {"tls.*": "bytes"}
         self.watcher = secretwatch.watch(path, decoders=decoders, validate=load_pair)
-        self.current = load_pair(self.watcher.snapshot)
-        print(f"serving certificate {fingerprint(self.watcher.snapshot)}", flush=True)
+        self._lock = threading.Lock()
+        self.version = 0
+        # subscribe before taking the first pair, so a rotation that lands meanwhile is
+        # applied; _use keeps whichever of the two is newer
         self.watcher.subscribe(self._apply, keys={"tls.crt", "tls.key"})
         self.watcher.subscribe_errors(lambda error: print(f"rejected: {error}", flush=True))
+        self._use(self.watcher.snapshot)
 
     def _apply(self, change: secretwatch.Change) -> None:
-        self.current = load_pair(change.new)  # validated already; this is the same pair
-        print(f"serving certificate {fingerprint(change.new)}", flush=True)
+        self._use(change.new)  # validated already: load_pair succeeds on it
+
+    def _use(self, snapshot: secretwatch.Snapshot) -> None:
+        with self._lock:
+            if snapshot.version <= self.version:
+                return  # the newer pair is in force already
+            self.current = load_pair(snapshot)
+            self.version = snapshot.version
+            print(f"serving certificate {fingerprint(snapshot)}", flush=True)
 
     def server_context(self) -> ssl.SSLContext:
         """The listening socket's context: it hands each handshake the context in force."""
