@@ -30,7 +30,8 @@ class ClientCredentials(httpx.Auth):
 
     Args:
         token_url: the token endpoint (``<url>/oauth/token``).
-        client_id, client_secret: the service key's ``clientid`` and ``clientsecret``.
+        client_id: the service key's ``clientid``.
+        client_secret: the service key's ``clientsecret``.
         timeout: seconds for the token request, its answer included.
     """
 

@@ -54,7 +54,8 @@ class FakeAICore:
     """The stand-in server. Use as a context manager; :attr:`url` is its base URL.
 
     Args:
-        client_id, client_secret: the credentials its token endpoint accepts.
+        client_id: the client id its token endpoint accepts.
+        client_secret: the client secret its token endpoint accepts.
         resource_groups: the resource groups a tenant-wide secret replicates into.
         replication_delay: seconds after a tenant-wide change before every group has it.
         replication_field: the field name of the replication map in responses (the docs'
