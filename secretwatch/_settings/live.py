@@ -16,10 +16,10 @@ from collections.abc import AsyncGenerator, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Self, TypeVar, overload
 
-import structlog
 from pydantic_settings import BaseSettings
 
 from secretwatch._errors import SecretWatchError, outward, passed_on
+from secretwatch._log import log as _log
 from secretwatch._read.snapshot import Change, Snapshot
 from secretwatch._settings.sources import (
     SecretsDir,
@@ -33,8 +33,6 @@ from secretwatch._watch.rejections import Rejections
 from secretwatch._watch.watcher import SecretWatcher, WatchOptions
 
 __all__ = ["LiveSettings", "watch_settings"]
-
-_log = structlog.get_logger("secretwatch")
 
 M = TypeVar("M", bound=BaseSettings)
 

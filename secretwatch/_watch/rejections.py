@@ -14,16 +14,13 @@ import os
 import time
 from typing import Any
 
-import structlog
-
 from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError, scrub
+from secretwatch._log import log as _log
 from secretwatch._watch.dispatch import Dispatcher
 
 __all__ = ["STUCK_AFTER", "Rejections", "digest"]
 
 STUCK_AFTER = 30.0  # seconds a volume may look mid-write before that is reported
-
-_log = structlog.get_logger("secretwatch")
 
 
 def digest(files: dict[str, bytes]) -> str:

@@ -14,9 +14,8 @@ import threading
 from collections.abc import AsyncGenerator, Callable, Collection, Mapping
 from typing import Any, Literal, Self, TypedDict, Unpack
 
-import structlog
-
 from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError, outward
+from secretwatch._log import log as _log
 from secretwatch._read.decoders import Decoders, DecoderSpec
 from secretwatch._read.load import build_snapshot
 from secretwatch._read.snapshot import Change, Snapshot
@@ -28,8 +27,6 @@ from secretwatch._watch.rejections import Rejections, digest
 from secretwatch._watch.runtime import Lane, Timer, runtime
 
 __all__ = ["SecretWatcher", "watch"]
-
-_log = structlog.get_logger("secretwatch")
 
 DEFAULT_DEBOUNCE = 0.1
 DEFAULT_RESYNC_INTERVAL = 60.0

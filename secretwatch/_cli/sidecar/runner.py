@@ -21,15 +21,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-import structlog
-
 from secretwatch._backoff import backoff
 from secretwatch._cli.sidecar.actions import Action, ActionError, Event
 from secretwatch._cli.sidecar.metrics import Metrics
+from secretwatch._log import log as _log
 
 __all__ = ["Runner"]
-
-_log = structlog.get_logger("secretwatch")
 
 
 class Runner:
