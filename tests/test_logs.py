@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,8 +15,13 @@ from typing import Any
 
 import pytest
 import structlog
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings
+from structlog.testing import LogCapture
 
+import secretwatch
 from secretwatch._log import LOGGER_NAME, PREFIX, RESERVED, log, record_key
+from secretwatch.testing import AtomicVolume
 
 from .conftest import TIMEOUT
 
@@ -234,3 +240,43 @@ def test_levels_map_and_bound_fields_are_kept(records: Records) -> None:
         ConnectionError,
     ]
     assert records.records[0].module == "test_logs"  # the caller, not secretwatch._log
+
+
+class Db(BaseSettings):
+    password: SecretStr
+    port: int
+
+
+def test_volume_and_settings_versions_are_different_fields(
+    tmp_path: Path, logs: LogCapture
+) -> None:
+    """A LiveSettings' events count its versions (``settings_version``), its volume's events
+    count the volume's (``volume_version``); after a rejected model the two differ, and no
+    event has a bare ``version`` that could be read as either."""
+    volume = AtomicVolume(tmp_path / "db")
+    volume.write({"password": "first", "port": "5432"})
+    applied: queue.SimpleQueue[Db] = queue.SimpleQueue()
+    errors: queue.SimpleQueue[secretwatch.SecretWatchError] = queue.SimpleQueue()
+    options: secretwatch.WatchOptions = {"debounce": 0}
+    with secretwatch.watch_settings(Db, secrets_dir=volume.path, watch_options=options) as live:
+        live.subscribe(lambda old, new: applied.put(new))  # called after the event is logged
+        live.subscribe_errors(errors.put)
+        volume.write({"password": CANARY, "port": CANARY})  # a volume version, a bad model
+        errors.get(timeout=TIMEOUT)
+        volume.write({"password": "third", "port": "5433"})
+        assert applied.get(timeout=TIMEOUT).port == 5433
+    counted = [
+        (entry["event"], entry.get("volume_version"), entry.get("settings_version"))
+        for entry in logs.entries
+        if "volume_version" in entry or "settings_version" in entry
+    ]
+    assert counted == [
+        ("secretwatch.loaded", 1, None),
+        ("secretwatch.settings_loaded", None, 1),
+        ("secretwatch.changed", 2, None),
+        ("secretwatch.rejected", None, 1),  # the settings' version kept in force
+        ("secretwatch.changed", 3, None),
+        ("secretwatch.settings_changed", None, 2),
+    ]
+    assert [entry for entry in logs.entries if "version" in entry] == []
+    assert CANARY not in repr(logs.entries)

@@ -118,7 +118,7 @@ class LiveSettings(Generic[M]):
             SecretWatcher(path, decoders={"*": "bytes"}, **options) for path in self._dirs
         ]
         self._dispatcher: Dispatcher[_Update[M]] = Dispatcher(self._dirs[0])
-        self._rejections = Rejections(self._dirs[0], self._dispatcher)
+        self._rejections = Rejections(self._dirs[0], self._dispatcher, counts="settings_version")
         self._lock = threading.Lock()  # guards the state
         self._build_lock = threading.Lock()  # one build at a time
         self._changed = threading.Condition()  # notified on every swap and on stop
@@ -375,7 +375,12 @@ class LiveSettings(Generic[M]):
         self._rejections.clear()
         name = self._model.__name__
         if old is None:
-            _log.info("secretwatch.settings_loaded", model=name, secrets_dir=self._dirs)
+            _log.info(
+                "secretwatch.settings_loaded",
+                model=name,
+                settings_version=version,
+                secrets_dir=self._dirs,
+            )
             return
         fields = frozenset(
             field
@@ -383,7 +388,10 @@ class LiveSettings(Generic[M]):
             if not _equal(getattr(old, field), getattr(new, field))
         )
         _log.info(
-            "secretwatch.settings_changed", model=name, version=version, fields=sorted(fields)
+            "secretwatch.settings_changed",
+            model=name,
+            settings_version=version,
+            fields=sorted(fields),
         )
         self._dispatcher.publish_change(_Update(old, new, version, fields))
 

@@ -121,7 +121,7 @@ class SecretWatcher:
         self._layout: Layout | None = None
         self._revision: str | None = None  # the ..data target of the last listing
         self._armed = False
-        self._rejections = Rejections(self._path, self._dispatcher)
+        self._rejections = Rejections(self._path, self._dispatcher, counts="volume_version")
         self._loading_thread: int | None = None
         self._look_again = False
 
@@ -421,7 +421,7 @@ class SecretWatcher:
             _log.info(
                 "secretwatch.loaded",
                 path=self._path,
-                version=candidate.version,
+                volume_version=candidate.version,
                 keys=sorted(candidate),
                 layout=str(self._layout),
                 mode=self.mode,
@@ -430,7 +430,7 @@ class SecretWatcher:
             _log.info(
                 "secretwatch.changed",
                 path=self._path,
-                version=candidate.version,
+                volume_version=candidate.version,
                 added=sorted(change.added),
                 removed=sorted(change.removed),
                 modified=sorted(change.modified),
