@@ -20,6 +20,7 @@ FORBIDDEN = {
     "integrations": {"_cli"},
     # the leaves: modules at the top that every wing may import
     "_errors": {"_read", "_watch", "_settings", "_cli", "aicore", "testing", "integrations"},
+    "_log": {"_read", "_watch", "_settings", "_cli", "aicore", "testing", "integrations"},
     "_logging": {"_read", "_watch", "_settings", "_cli", "aicore", "testing", "integrations"},
     "_backoff": {"_read", "_watch", "_settings", "_cli", "aicore", "testing", "integrations"},
     "_http": {"_read", "_watch", "_settings", "_cli", "aicore", "testing", "integrations"},

@@ -148,7 +148,7 @@ def test_invalid_rotation_keeps_the_last_valid_instance(
     assert f"{field}:" in error.message
     assert error.path == str(db_volume.path)
     (rejected,) = events(logs, "secretwatch.rejected")
-    assert rejected["version"] == 1
+    assert rejected["settings_version"] == 1
     assert CANARY not in repr(rejected) + repr(error.errors()) + str(error)
 
     db_volume.write({"password": "third"})

@@ -90,7 +90,7 @@ def test_restart_on_change_and_sigterm_is_passed_on(vol: AtomicVolume) -> None:
         second = run.said()
         assert second["says"] == "started"
         assert second["pid"] != first["pid"]
-        run.event("secretwatch.action_done", action="restart", version=2)
+        run.event("secretwatch.action_done", action="restart", volume_version=2)
         code = run.stop(signal.SIGTERM)
         assert run.said() == {**second, "says": "TERM"}
         assert code == 7  # the command's exit code

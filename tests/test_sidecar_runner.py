@@ -64,7 +64,7 @@ def test_close_skips_the_rest_and_does_not_retry(logs: LogCapture) -> None:
     assert [entry["retrying"] for entry in failed] == [False]
     assert events(logs, "secretwatch.action_gave_up")[0]["attempts"] == 1
     skipped = events(logs, "secretwatch.actions_skipped")
-    assert [(entry["version"], entry["actions"]) for entry in skipped] == [
+    assert [(entry["volume_version"], entry["actions"]) for entry in skipped] == [
         (2, ["recording"]),
         (3, ["blocking", "recording"]),
     ]
@@ -81,7 +81,9 @@ def test_a_change_submitted_once_stopping_is_reported_skipped(logs: LogCapture) 
     runner.close(TIMEOUT)
     assert recording.calls == 0
     skipped = events(logs, "secretwatch.actions_skipped")
-    assert [(entry["version"], entry["actions"]) for entry in skipped] == [(2, ["recording"])]
+    assert [(entry["volume_version"], entry["actions"]) for entry in skipped] == [
+        (2, ["recording"])
+    ]
 
 
 def test_close_waits_at_most_its_timeout(logs: LogCapture) -> None:
@@ -138,5 +140,7 @@ def test_changes_that_wait_are_merged_per_volume(logs: LogCapture) -> None:
         Event("/secret", 103, ("key-0", "key-1", "key-2", "token")),
         Event("/other", 7, ("token",)),
     ]
-    assert len(events(logs, "secretwatch.actions_merged")) == 100
+    merged = events(logs, "secretwatch.actions_merged")
+    assert len(merged) == 100
+    assert (merged[0]["volume_version"], merged[0]["merged_volume_version"]) == (4, 3)
     assert events(logs, "secretwatch.actions_skipped") == []

@@ -303,7 +303,7 @@ def check_stop(
     after = [event for event in history[stop:] if event["event"] in ATTEMPTS]
     assert len(after) <= 1, sidecar.output()  # one that fails at once: 0, or its retry's
     for event in after:
-        assert (event["target"], event["path"], event["version"]) == (running, *changed)
+        assert (event["target"], event["path"], event["volume_version"]) == (running, *changed)
         if event["event"] == "secretwatch.action_failed":
             assert event["retrying"] is False
     if mix.outcome == "slow":
@@ -326,7 +326,7 @@ def check_stop(
     if mix.after:
         expected.append((*changed, [targets[name] for name in mix.after]))
     skipped = [
-        (event["path"], event["version"], event["actions"])
+        (event["path"], event["volume_version"], event["actions"])
         for event in history
         if event["event"] == "secretwatch.actions_skipped"
     ]
@@ -335,7 +335,7 @@ def check_stop(
     # the actions up to the running one ran (each for that change only), the rest never;
     # and each peer saw exactly the attempts logged: none went unlogged
     attempts = [event for event in history if event["event"] in ATTEMPTS]
-    assert {(event["path"], event["version"]) for event in attempts} == {changed}
+    assert {(event["path"], event["volume_version"]) for event in attempts} == {changed}
     ran = mix.actions[: mix.actions.index(mix.running) + 1]
     assert {event["target"] for event in attempts} == {targets[name] for name in ran}
     for name in mix.actions:
@@ -364,8 +364,8 @@ def test_a_stop_lets_the_running_action_finish_and_skips_the_rest(
         peers.wait_running(sidecar)
         first.write({"token": "a3"})  # two changes wait their turn
         second.write({"token": "b2"})
-        logged(sidecar, "secretwatch.changed", path=a, version=3)
-        logged(sidecar, "secretwatch.changed", path=b, version=2)
+        logged(sidecar, "secretwatch.changed", path=a, volume_version=3)
+        logged(sidecar, "secretwatch.changed", path=b, volume_version=2)
         sidecar.process.send_signal(mix.stop)
         logged(sidecar, "secretwatch.stopping", signal=mix.stop.name)
         peers.release()
@@ -433,15 +433,15 @@ def test_run_stops_by_the_same_rule(
         peers.wait_running(run)
         first.write({"token": "a3"})
         second.write({"token": "b2"})
-        logged(run, "secretwatch.changed", path=a, version=3)
-        logged(run, "secretwatch.changed", path=b, version=2)
+        logged(run, "secretwatch.changed", path=a, volume_version=3)
+        logged(run, "secretwatch.changed", path=b, volume_version=2)
         run.process.send_signal(signal.SIGTERM)
         assert run.stdout.get(timeout=TIMEOUT) == "TERM\n"  # while the webhook still runs
         peers.release()
         assert run.wait() == 7
     history = run.history
     skipped = [
-        (event["path"], event["version"], event["actions"])
+        (event["path"], event["volume_version"], event["actions"])
         for event in history
         if event["event"] == "secretwatch.actions_skipped"
     ]
@@ -499,6 +499,6 @@ def test_a_change_not_yet_handed_over_at_the_stop_is_reported_skipped(
         release.set()
     assert recording.events == []
     skipped = events(logs, "secretwatch.actions_skipped")
-    assert [(entry["path"], entry["version"], entry["actions"]) for entry in skipped] == [
+    assert [(entry["path"], entry["volume_version"], entry["actions"]) for entry in skipped] == [
         (str(volume.path), 2, ["recording"])
     ]

@@ -54,7 +54,7 @@ def test_webhook_gets_one_post_per_rotation(vol: AtomicVolume, receiver: Receive
             }
             expected = base64.b64encode(b"admin:hook-password").decode()
             assert request.headers["Authorization"] == f"Basic {expected}"
-            sidecar.event("secretwatch.action_done", action="webhook", version=version)
+            sidecar.event("secretwatch.action_done", action="webhook", volume_version=version)
         assert receiver.requests.empty()  # one request per rotation
         assert sidecar.stop() == 0
     output = sidecar.output()
@@ -148,7 +148,7 @@ def test_exec_gets_the_change_in_its_environment(vol: AtomicVolume, tmp_path: Pa
     with Sidecar("watch", str(vol.path), "--debounce", "0", env=env) as sidecar:
         sidecar.event("secretwatch.watching")
         vol.write({"token": CANARY + "-2", "new": "n"})
-        sidecar.event("secretwatch.action_done", action="exec", version=2)
+        sidecar.event("secretwatch.action_done", action="exec", volume_version=2)
         assert out.read_text() == (
             f"SECRETWATCH_CHANGED_KEYS=new,token SECRETWATCH_PATH={vol.path} SECRETWATCH_VERSION=2"
         )
@@ -167,7 +167,7 @@ def test_exec_commands_get_the_default_signal_dispositions(
     with Sidecar("watch", str(vol.path), "--debounce", "0", "--exec", command) as sidecar:
         sidecar.event("secretwatch.watching")
         vol.write({"token": CANARY + "-2"})
-        sidecar.event("secretwatch.action_done", action="exec", version=2)
+        sidecar.event("secretwatch.action_done", action="exec", volume_version=2)
         assert sidecar.stop() == 0
     (line,) = [line for line in out.read_text().splitlines() if line.startswith("SigIgn:")]
     ignored = int(line.split()[1], 16)
@@ -190,7 +190,7 @@ def test_a_command_that_times_out_is_killed_with_what_it_started(vol: AtomicVolu
         vol.write({"token": CANARY + "-2"})
         grandchild = int(sidecar.stdout.get(timeout=TIMEOUT))
         with os.fdopen(os.pidfd_open(grandchild), "rb", buffering=0) as pidfd:
-            failed = sidecar.event("secretwatch.action_failed", action="exec", version=2)
+            failed = sidecar.event("secretwatch.action_failed", action="exec", volume_version=2)
             assert failed["error"].endswith("still running after 2.0 s (killed)")
             ended = select.select([pidfd], [], [], TIMEOUT)[0] == [pidfd]
             if not ended:
@@ -198,7 +198,7 @@ def test_a_command_that_times_out_is_killed_with_what_it_started(vol: AtomicVolu
             assert ended, "what the command started outlived it"
         vol.write({"token": CANARY + "-3"})  # still watching, still acting
         int(sidecar.stdout.get(timeout=TIMEOUT))
-        sidecar.event("secretwatch.action_failed", action="exec", version=3)
+        sidecar.event("secretwatch.action_failed", action="exec", volume_version=3)
         assert sidecar.stop() == 0
 
 
@@ -263,12 +263,14 @@ def test_once_runs_nothing_for_a_change_during_its_run(vol: AtomicVolume, tmp_pa
     ) as sidecar:
         sidecar.event("secretwatch.watching")
         vol.write({"token": CANARY + "-2"})
-        sidecar.event("secretwatch.changed", version=2)
+        sidecar.event("secretwatch.changed", volume_version=2)
         with gate.open("w") as release:
             release.write("go")
         assert sidecar.wait() == 0
     assert out.read_text() == "1\n"
-    assert [e["version"] for e in sidecar.history if e["event"] == "secretwatch.action_done"] == [1]
+    assert [
+        e["volume_version"] for e in sidecar.history if e["event"] == "secretwatch.action_done"
+    ] == [1]
 
 
 def test_once_fails_clearly(vol: AtomicVolume, tmp_path: Path) -> None:
@@ -309,7 +311,7 @@ def test_health_readiness_and_metrics(vol: AtomicVolume) -> None:
         assert httpx.get(f"{base}/healthz", timeout=TIMEOUT).status_code == 200
         assert httpx.get(f"{base}/readyz", timeout=TIMEOUT).status_code == 200
         vol.write({"token": CANARY + "-2"})
-        sidecar.event("secretwatch.changed", version=2)
+        sidecar.event("secretwatch.changed", volume_version=2)
         vol.write({"token": "x" * 101})  # rejected: larger than --max-bytes
         sidecar.event("secretwatch.rejected")
         metrics = httpx.get(f"{base}/metrics", timeout=TIMEOUT).text
@@ -411,7 +413,7 @@ def test_sigterm_lets_the_running_action_finish(vol: AtomicVolume, tmp_path: Pat
         sidecar.event("secretwatch.stopping")  # asked to stop while the command runs
         with gate.open("w") as release:  # the command may now end
             release.write("go")
-        sidecar.event("secretwatch.action_done", action="exec", version=2)
+        sidecar.event("secretwatch.action_done", action="exec", volume_version=2)
         assert sidecar.wait() == 0
 
 
@@ -507,7 +509,7 @@ def test_no_action_is_a_sidecar_that_only_reports(vol: AtomicVolume) -> None:
         port = sidecar.event("secretwatch.listening")["port"]
         assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=TIMEOUT).status_code == 200
         vol.write({"token": CANARY + "-2"})
-        sidecar.event("secretwatch.changed", version=2)  # and no action was run
+        sidecar.event("secretwatch.changed", volume_version=2)  # and no action was run
         assert sidecar.stop() == 0
     with Sidecar("watch", str(vol.path), "--no-action", "--exec", "true") as sidecar:
         assert sidecar.wait() == 2

@@ -107,7 +107,7 @@ def test_sigterm_ends_the_sidecar_whatever_the_server_does(vol: AtomicVolume, ki
         if isinstance(server, HostileServer):
             server.connection()  # the attempt is under way
         else:
-            sidecar.event("secretwatch.changed", version=2)
+            sidecar.event("secretwatch.changed", volume_version=2)
         assert sidecar.stop() == 0  # fails when it still runs after TIMEOUT (10 s)
         assert sidecar.event("secretwatch.stopping")
     failed = [line for line in sidecar.lines if "secretwatch.action_failed" in line]
@@ -126,7 +126,7 @@ def test_sigterm_skips_the_other_webhooks_of_the_change(vol: AtomicVolume) -> No
         vol.write({"token": CANARY + "-2"})
         first.connection()
         assert sidecar.stop() == 0
-        skipped = sidecar.event("secretwatch.actions_skipped", version=2)
+        skipped = sidecar.event("secretwatch.actions_skipped", volume_version=2)
         assert skipped["actions"] == [f"#2 http://127.0.0.1:{second.port}/..."]
         assert second.connections.empty()
 

@@ -608,12 +608,16 @@ def test_log_events_carry_paths_versions_and_key_names(
     path = str(volume.path)
     (loaded,) = events(logs, "secretwatch.loaded")
     assert loaded["path"] == path
-    assert (loaded["version"], loaded["keys"]) == (1, ["password", "username"])
+    assert (loaded["volume_version"], loaded["keys"]) == (1, ["password", "username"])
     assert (loaded["layout"], loaded["mode"]) == ("kubelet", "inotify")
     (changed,) = events(logs, "secretwatch.changed")
-    assert (changed["version"], changed["added"], changed["modified"]) == (2, ["new"], ["password"])
+    assert (changed["volume_version"], changed["added"], changed["modified"]) == (
+        2,
+        ["new"],
+        ["password"],
+    )
     (rejected,) = events(logs, "secretwatch.rejected")
-    assert (rejected["key"], rejected["error_type"], rejected["version"]) == (
+    assert (rejected["key"], rejected["error_type"], rejected["volume_version"]) == (
         "x.json",
         "DecodeError",
         2,

@@ -16,10 +16,10 @@ from collections.abc import AsyncGenerator, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Self, TypeVar, overload
 
-import structlog
 from pydantic_settings import BaseSettings
 
 from secretwatch._errors import SecretWatchError, outward, passed_on
+from secretwatch._log import log as _log
 from secretwatch._read.snapshot import Change, Snapshot
 from secretwatch._settings.sources import (
     SecretsDir,
@@ -33,8 +33,6 @@ from secretwatch._watch.rejections import Rejections
 from secretwatch._watch.watcher import SecretWatcher, WatchOptions
 
 __all__ = ["LiveSettings", "watch_settings"]
-
-_log = structlog.get_logger("secretwatch")
 
 M = TypeVar("M", bound=BaseSettings)
 
@@ -120,7 +118,7 @@ class LiveSettings(Generic[M]):
             SecretWatcher(path, decoders={"*": "bytes"}, **options) for path in self._dirs
         ]
         self._dispatcher: Dispatcher[_Update[M]] = Dispatcher(self._dirs[0])
-        self._rejections = Rejections(self._dirs[0], self._dispatcher)
+        self._rejections = Rejections(self._dirs[0], self._dispatcher, counts="settings_version")
         self._lock = threading.Lock()  # guards the state
         self._build_lock = threading.Lock()  # one build at a time
         self._changed = threading.Condition()  # notified on every swap and on stop
@@ -377,7 +375,12 @@ class LiveSettings(Generic[M]):
         self._rejections.clear()
         name = self._model.__name__
         if old is None:
-            _log.info("secretwatch.settings_loaded", model=name, secrets_dir=self._dirs)
+            _log.info(
+                "secretwatch.settings_loaded",
+                model=name,
+                settings_version=version,
+                secrets_dir=self._dirs,
+            )
             return
         fields = frozenset(
             field
@@ -385,7 +388,10 @@ class LiveSettings(Generic[M]):
             if not _equal(getattr(old, field), getattr(new, field))
         )
         _log.info(
-            "secretwatch.settings_changed", model=name, version=version, fields=sorted(fields)
+            "secretwatch.settings_changed",
+            model=name,
+            settings_version=version,
+            fields=sorted(fields),
         )
         self._dispatcher.publish_change(_Update(old, new, version, fields))
 

@@ -14,14 +14,11 @@ import threading
 from collections.abc import AsyncGenerator, Callable, Collection
 from typing import Any, Generic, TypeVar
 
-import structlog
-
 from secretwatch._errors import SecretWatchError, frames
+from secretwatch._log import log as _log
 from secretwatch._watch.runtime import Lane
 
 __all__ = ["Dispatcher", "Subscription"]
-
-_log = structlog.get_logger("secretwatch")
 
 E = TypeVar("E")  # what a subscription is called with
 C = TypeVar("C")  # what a dispatcher's change events are

@@ -11,8 +11,7 @@ import threading
 from collections.abc import Iterable
 from typing import Protocol
 
-import structlog
-
+from secretwatch._log import log as _log
 from secretwatch._read.volume import WatchDir
 from secretwatch._watch.debounce import Hint
 from secretwatch._watch.inotify import InotifySource, InotifyUnavailable
@@ -20,8 +19,6 @@ from secretwatch._watch.polling import PollingSource
 from secretwatch._watch.runtime import Lane
 
 __all__ = ["Monitor", "Source", "missing_plan"]
-
-_log = structlog.get_logger("secretwatch")
 
 
 class Source(Protocol):

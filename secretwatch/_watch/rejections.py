@@ -1,7 +1,8 @@
 """What a watcher says about versions it can't use: one report per bad version.
 
 A rejected version is logged once (``secretwatch.rejected``, or ``secretwatch.missing`` for
-a volume that is gone) and passed to ``subscribe_errors`` callbacks; re-reading the same
+a volume that is gone), with the version kept in force, and passed to ``subscribe_errors``
+callbacks; re-reading the same
 bad content (a resync) reports nothing new. A writer caught at work is not a rejection,
 unless the volume stays that way for ``STUCK_AFTER`` seconds (a writer that died).
 Rejected versions are remembered by a digest, never kept.
@@ -12,18 +13,15 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from typing import Any
-
-import structlog
+from typing import Any, Literal
 
 from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError, scrub
+from secretwatch._log import log as _log
 from secretwatch._watch.dispatch import Dispatcher
 
 __all__ = ["STUCK_AFTER", "Rejections", "digest"]
 
 STUCK_AFTER = 30.0  # seconds a volume may look mid-write before that is reported
-
-_log = structlog.get_logger("secretwatch")
 
 
 def digest(files: dict[str, bytes]) -> str:
@@ -37,12 +35,20 @@ def digest(files: dict[str, bytes]) -> str:
     return hasher.hexdigest()
 
 
-class Rejections:
-    """The rejection state of one watcher. Used under the watcher's load lock."""
+VersionField = Literal["volume_version", "settings_version"]
 
-    def __init__(self, path: str, dispatcher: Dispatcher[Any]):
+
+class Rejections:
+    """The rejection state of one watcher. Used under the watcher's load lock.
+
+    ``counts`` names, in the log events, the version it is given: a volume's
+    (``volume_version``, a watcher's snapshot) or a LiveSettings' (``settings_version``).
+    """
+
+    def __init__(self, path: str, dispatcher: Dispatcher[Any], *, counts: VersionField):
         self._path = path
         self._dispatcher = dispatcher
+        self._counts = counts
         self.last_error: SecretWatchError | None = None
         self._reported: str | None = None  # the content digest or error last reported
         self._busy_since: float | None = None  # since when loads keep finding a writer at work
@@ -82,7 +88,9 @@ class Rejections:
         self._reported = about
         self.last_error = error = scrub(error)  # kept and handed out: no frames, no context
         if isinstance(error, VolumeNotFoundError):
-            _log.warning("secretwatch.missing", path=error.path or self._path, version=kept)
+            _log.warning(
+                "secretwatch.missing", path=error.path or self._path, **{self._counts: kept}
+            )
         else:
             _log.warning(
                 "secretwatch.rejected",
@@ -90,14 +98,14 @@ class Rejections:
                 key=error.key,
                 error=error.message,
                 error_type=type(error).__name__,
-                version=kept,
+                **{self._counts: kept},
             )
         self._dispatcher.publish_error(error)
 
     def clear(self, *, recovered: int | None = None) -> None:
         """Nothing is wrong any more; with ``recovered`` (the version in force), say so."""
         if self.last_error is not None and recovered is not None:
-            _log.info("secretwatch.recovered", path=self._path, version=recovered)
+            _log.info("secretwatch.recovered", path=self._path, **{self._counts: recovered})
         self.last_error = None
         self._reported = None
         self._busy_since = None

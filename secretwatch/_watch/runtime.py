@@ -25,17 +25,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
-import structlog
-
 from secretwatch._errors import frames
+from secretwatch._log import log as _log
 
 __all__ = ["CALLBACK_WORKERS", "LOAD_WORKERS", "WORKER_IDLE_TIMEOUT", "Lane", "Timer", "runtime"]
 
 LOAD_WORKERS = 8  # volumes read at once, across all watchers
 CALLBACK_WORKERS = 32  # callbacks running at once, across all watchers
 WORKER_IDLE_TIMEOUT = 30.0  # idle workers end after this many seconds
-
-_log = structlog.get_logger("secretwatch")
 
 
 class Timer:

@@ -14,9 +14,8 @@ import threading
 from collections.abc import AsyncGenerator, Callable, Collection, Mapping
 from typing import Any, Literal, Self, TypedDict, Unpack
 
-import structlog
-
 from secretwatch._errors import ReadError, SecretWatchError, VolumeNotFoundError, outward
+from secretwatch._log import log as _log
 from secretwatch._read.decoders import Decoders, DecoderSpec
 from secretwatch._read.load import build_snapshot
 from secretwatch._read.snapshot import Change, Snapshot
@@ -28,8 +27,6 @@ from secretwatch._watch.rejections import Rejections, digest
 from secretwatch._watch.runtime import Lane, Timer, runtime
 
 __all__ = ["SecretWatcher", "watch"]
-
-_log = structlog.get_logger("secretwatch")
 
 DEFAULT_DEBOUNCE = 0.1
 DEFAULT_RESYNC_INTERVAL = 60.0
@@ -124,7 +121,7 @@ class SecretWatcher:
         self._layout: Layout | None = None
         self._revision: str | None = None  # the ..data target of the last listing
         self._armed = False
-        self._rejections = Rejections(self._path, self._dispatcher)
+        self._rejections = Rejections(self._path, self._dispatcher, counts="volume_version")
         self._loading_thread: int | None = None
         self._look_again = False
 
@@ -424,7 +421,7 @@ class SecretWatcher:
             _log.info(
                 "secretwatch.loaded",
                 path=self._path,
-                version=candidate.version,
+                volume_version=candidate.version,
                 keys=sorted(candidate),
                 layout=str(self._layout),
                 mode=self.mode,
@@ -433,7 +430,7 @@ class SecretWatcher:
             _log.info(
                 "secretwatch.changed",
                 path=self._path,
-                version=candidate.version,
+                volume_version=candidate.version,
                 added=sorted(change.added),
                 removed=sorted(change.removed),
                 modified=sorted(change.modified),

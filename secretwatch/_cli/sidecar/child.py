@@ -19,16 +19,13 @@ import subprocess
 import sys
 import threading
 
-import structlog
-
 from secretwatch._cli.config import ENV_PREFIX
 from secretwatch._cli.sidecar.actions import ActionError, Event
 from secretwatch._cli.sidecar.reaper import Process, spawn
 from secretwatch._cli.sidecar.signals import StopRequest
+from secretwatch._log import log as _log
 
 __all__ = ["Child", "RestartChild", "SignalChild"]
-
-_log = structlog.get_logger("secretwatch")
 
 _MAX_BACKOFF = 30.0
 

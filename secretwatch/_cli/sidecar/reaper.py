@@ -23,13 +23,10 @@ import subprocess
 import threading
 from typing import Any
 
-import structlog
-
 from secretwatch._errors import frames
+from secretwatch._log import log as _log
 
 __all__ = ["Process", "Reaper", "spawn"]
-
-_log = structlog.get_logger("secretwatch")
 
 _lock = threading.Lock()  # held to start and register a child, and to reap an orphan
 _owned: set[int] = set()  # children started by spawn() that their owners have yet to reap

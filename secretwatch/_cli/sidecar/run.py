@@ -12,17 +12,14 @@ import signal as signals
 import sys
 from functools import partial
 
-import structlog
-
 from secretwatch._cli.sidecar.actions import Action, ActionError
 from secretwatch._cli.sidecar.child import Child, RestartChild, SignalChild
 from secretwatch._cli.sidecar.config import RunOptionsModel, signal_number
 from secretwatch._cli.sidecar.service import Service, build_actions, handle_signals
 from secretwatch._cli.sidecar.signals import Route, StopRequest
+from secretwatch._log import log as _log
 
 __all__ = ["run_command"]
-
-_log = structlog.get_logger("secretwatch")
 
 
 def run_command(options: RunOptionsModel, command: list[str]) -> int:

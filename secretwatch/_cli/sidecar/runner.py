@@ -11,9 +11,10 @@ stop waits for one attempt at most.
 
 At most one change per volume waits its turn: a later change of a volume whose change
 still waits is merged into it (the later version, the keys of both; logged as
-``secretwatch.actions_merged``), since one reload takes the neighbour to the latest
-version. So the queue holds at most one change per volume, however long the actions take
-(retrying a server that is down, say) and however often a writer changes the volume.
+``secretwatch.actions_merged``: ``volume_version``, ``merged_volume_version``), since one
+reload takes the neighbour to the latest version. So the queue holds at most one change
+per volume, however long the actions take (retrying a server that is down, say) and
+however often a writer changes the volume.
 """
 
 from __future__ import annotations
@@ -21,15 +22,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-import structlog
-
 from secretwatch._backoff import backoff
 from secretwatch._cli.sidecar.actions import Action, ActionError, Event
 from secretwatch._cli.sidecar.metrics import Metrics
+from secretwatch._log import log as _log
 
 __all__ = ["Runner"]
-
-_log = structlog.get_logger("secretwatch")
 
 
 class Runner:
@@ -73,8 +71,8 @@ class Runner:
                 _log.info(
                     "secretwatch.actions_merged",
                     path=event.path,
-                    version=event.version,
-                    merged_version=earlier.version,
+                    volume_version=event.version,
+                    merged_volume_version=earlier.version,
                 )
                 keys = tuple(sorted({*earlier.keys, *event.keys}))
                 event = Event(event.path, event.version, keys)
@@ -142,13 +140,16 @@ class Runner:
         _log.warning(
             "secretwatch.actions_skipped",
             path=event.path,
-            version=event.version,
+            volume_version=event.version,
             actions=[action.target for action in actions],
         )
 
     def _run(self, action: Action, event: Event) -> bool:
         log = _log.bind(
-            action=action.kind, target=action.target, path=event.path, version=event.version
+            action=action.kind,
+            target=action.target,
+            path=event.path,
+            volume_version=event.version,
         )
         attempts = self._retries + 1
         made = 0

@@ -29,14 +29,12 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 
-import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from secretwatch._cli.sidecar.metrics import Metrics
+from secretwatch._log import log as _log
 
 __all__ = ["BACKLOG", "MAX_CONNECTIONS", "MAX_HEAD", "REQUEST_TIMEOUT", "StatusServer"]
-
-_log = structlog.get_logger("secretwatch")
 
 MAX_CONNECTIONS = 32
 """Connections served at once; one more closes the oldest."""

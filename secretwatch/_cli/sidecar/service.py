@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 import prometheus_client
-import structlog
 
 from secretwatch._cli.sidecar.actions import Action, Event, Exec, Signal, Webhook
 from secretwatch._cli.sidecar.config import ActionOptions, parse_listen, signal_number
@@ -27,12 +26,11 @@ from secretwatch._cli.sidecar.server import StatusServer
 from secretwatch._cli.sidecar.signals import Route, route_signals
 from secretwatch._cli.sidecar.webhook_file import WebhookFile
 from secretwatch._errors import SecretWatchError
+from secretwatch._log import log as _log
 from secretwatch._read.snapshot import Change
 from secretwatch._watch.watcher import SecretWatcher
 
 __all__ = ["Service", "build_actions", "handle_signals"]
-
-_log = structlog.get_logger("secretwatch")
 
 # seconds a stop waits for the running attempt beyond the longest an action allows itself
 _CLOSE_MARGIN = 2.0

@@ -22,13 +22,10 @@ import threading
 from collections.abc import Callable, Mapping
 from types import FrameType
 
-import structlog
-
 from secretwatch._errors import frames
+from secretwatch._log import log as _log
 
 __all__ = ["Route", "StopRequest", "route_signals"]
-
-_log = structlog.get_logger("secretwatch")
 
 Route = Callable[[signals.Signals], object]
 """What a signal does, run on the signal thread with the signal's number."""

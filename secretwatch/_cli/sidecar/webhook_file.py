@@ -13,16 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import structlog
-
 from secretwatch._cli.sidecar.actions import Webhook, parse_webhook_url
 from secretwatch._errors import ValidationError
+from secretwatch._log import log as _log
 from secretwatch._read.snapshot import Change, Snapshot
 from secretwatch._watch.watcher import SecretWatcher, WatchOptions
 
 __all__ = ["WebhookFile"]
-
-_log = structlog.get_logger("secretwatch")
 
 _MADE = 4  # versions whose webhooks are kept, made, until they are applied
 
