@@ -57,7 +57,8 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    # secretwatch logs with structlog: send its events to stderr, keep stdout for ours
+    # show secretwatch's events on stderr, through structlog, and keep stdout for ours
+    # (with no structlog configuration they would go to logging's "secretwatch" logger)
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     main(sys.argv[1])

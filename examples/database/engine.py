@@ -102,6 +102,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    # secretwatch logs with structlog: send its events to stderr, keep stdout for ours
+    # show secretwatch's events on stderr, through structlog, and keep stdout for ours
+    # (with no structlog configuration they would go to logging's "secretwatch" logger)
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     main()

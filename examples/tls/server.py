@@ -109,6 +109,7 @@ def main(path: str, port: int) -> None:
 
 
 if __name__ == "__main__":
+    # secretwatch's events on stderr, through structlog (else logging's "secretwatch" logger)
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
