@@ -23,6 +23,7 @@ from secretwatch._log import log as _log
 from secretwatch._read.snapshot import Change, Snapshot
 from secretwatch._settings.sources import (
     SecretsDir,
+    Shadow,
     build_model,
     refuse_command_line,
     secrets_dirs,
@@ -94,6 +95,11 @@ class LiveSettings(Generic[M]):
     except that the secret files are read from one consistent version of each volume. The
     environment and dotenv file are read again at each rebuild; a rebuild follows a change
     of a secrets directory (or :meth:`reload`).
+
+    A secret file whose field (or part of a nested field) a source of higher priority
+    gives never reaches the model, whatever it holds: such a file is logged as a
+    ``secretwatch.shadowed`` warning naming the field, the file and the winning source
+    (never a value), once while it stays shadowed, at start or at the build that finds it.
     """
 
     def __init__(
@@ -125,6 +131,7 @@ class LiveSettings(Generic[M]):
         self._state: Literal["new", "running", "stopped"] = "new"
         self._version = 0
         self._built_from: tuple[int, ...] = ()  # the volume versions of the last build
+        self._shadowed: frozenset[str] = frozenset()  # the fields warned about, still shadowed
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "current":  # set only by _apply, through vars(self)
@@ -361,7 +368,29 @@ class LiveSettings(Generic[M]):
                 self._apply(candidate)
 
     def _build(self, volumes: list[Snapshot], path: str) -> M:
-        return build_model(self._model, volumes, self._init_kwargs, self._options, path=path)
+        model, shadows = build_model(
+            self._model, volumes, self._init_kwargs, self._options, path=path
+        )
+        self._warn_shadowed(shadows)
+        return model
+
+    def _warn_shadowed(self, shadows: list[Shadow]) -> None:
+        """Warn once for each field whose secret file a source of higher priority overrides.
+
+        Once while it stays so: a field that another build finds not shadowed (its file
+        gone, the variable unset) is warned about again when it is shadowed again.
+        """
+        for shadow in shadows:
+            if shadow.field not in self._shadowed:
+                _log.warning(
+                    "secretwatch.shadowed",
+                    model=self._model.__name__,
+                    field=shadow.field,
+                    path=shadow.path,
+                    key=shadow.key,
+                    source=shadow.source,
+                )
+        self._shadowed = frozenset(shadow.field for shadow in shadows)
 
     def _apply(self, new: M) -> None:
         with self._lock, self._changed:

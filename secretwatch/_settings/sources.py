@@ -28,6 +28,7 @@ from pydantic_settings import (
     DotEnvSettingsSource,
     EnvSettingsSource,
     InitSettingsSource,
+    PydanticBaseSettingsSource,
     SecretsSettingsSource,
 )
 from pydantic_settings.sources import DefaultSettingsSource
@@ -41,10 +42,19 @@ from secretwatch._errors import (
     safe_errors,
 )
 from secretwatch._read.snapshot import Snapshot
+from secretwatch._settings.shadows import (
+    Overridden,
+    Shadow,
+    describe_source,
+    masked,
+    overridden,
+    source_name,
+)
 
 __all__ = [
     "SOURCE_OPTIONS",
     "SecretsDir",
+    "Shadow",
     "WatchedSecretsSource",
     "build_model",
     "field_names",
@@ -101,6 +111,8 @@ class WatchedSecretsSource(SecretsSettingsSource):
         self._volumes = tuple(volumes)
         self._found: dict[str, tuple[str, str]] = {}  # field name or key -> (volume, key)
         self._shadowed: set[str] = set()
+        self._names: dict[str, list[str]] = {}  # field name -> the names pydantic reads it by
+        self.overridden: list[Overridden] = []  # the files that lose, as of the last call
 
     def __call__(self) -> dict[str, Any]:
         # the base class of SecretsSettingsSource: every field, looked up by get_field_value
@@ -108,12 +120,33 @@ class WatchedSecretsSource(SecretsSettingsSource):
         # fields that a source of higher priority gave (init, environment, ...) win: their
         # values don't come from these files
         self._shadowed = set(self.current_state)
+        earlier = list(self.settings_sources_data.items())  # the sources called before this
+        self.overridden = overridden(self._names, data, self.current_state, earlier)
         return data
+
+    def shadows(self, sources: Sequence[PydanticBaseSettingsSource]) -> list[Shadow]:
+        """The files whose field, or a part of it, another of ``sources`` gives: one each."""
+        if not self.overridden:
+            return []
+        by_name: dict[str, PydanticBaseSettingsSource] = {}
+        for source in sources:
+            by_name.setdefault(source_name(source), source)
+        names = field_names(self.settings_cls)
+        shadows: dict[str, Shadow] = {}
+        for lost in self.overridden:
+            path, key = self._found[lost.field_name]
+            winner = by_name.get(lost.source) if lost.source is not None else None
+            field = masked(lost.field_name, lost.part, names)
+            description = describe_source(winner, lost.field_name, lost.part, names)
+            shadows.setdefault(field, Shadow(field, path, key, description))
+        return list(shadows.values())
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         """The stripped text of the file for ``field`` in the last volume that has it."""
         field_key, value_is_complex = field_name, False
-        for field_key, file_name, value_is_complex in self._extract_field_info(field, field_name):
+        info = self._extract_field_info(field, field_name)
+        self._names[field_name] = [key for key, _, _ in info]
+        for field_key, file_name, value_is_complex in info:
             for volume in reversed(self._volumes):
                 key = self._find_key(volume._raw, file_name)
                 if key is not None:
@@ -169,12 +202,15 @@ def build_model(
     options: Mapping[str, Any],
     *,
     path: str,
-) -> M:
+) -> tuple[M, list[Shadow]]:
     """Build ``model`` from ``init_kwargs``, the environment, dotenv and ``volumes``.
 
     ``options`` are ``BaseSettings.__init__``'s underscore options without the underscore
     (``env_prefix``, ``env_file``, ...), each one a key of :data:`SOURCE_OPTIONS`. ``path``
     is the volume an error is about when no key can be named.
+
+    Returns the model and the secret files it was not built from, though they name one of
+    its fields: a source before the secrets source gives the field (or a part of it).
 
     Raises:
         ValidationError: the values don't make a valid model; its ``errors()`` list the
@@ -211,11 +247,13 @@ def build_model(
             )
         defaults = DefaultSettingsSource(model, **given("default"))
         try:
-            return model(_build_sources=((*sources, defaults), values))
+            built = model(_build_sources=((*sources, defaults), values))
         except SecretWatchError:
             raise
         except BaseException as exc:  # a validator's sys.exit() rejects, as elsewhere
             failure = exc
+        else:
+            return built, secrets.shadows(sources)
     if passed_on(failure):  # a Ctrl-C: new, outside the handler
         raise KeyboardInterrupt
     if isinstance(failure.__cause__, SecretWatchError):  # raised in a source, wrapped by it
