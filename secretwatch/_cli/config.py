@@ -89,7 +89,7 @@ with warnings.catch_warnings():  # a field called json shadows BaseModel.json(),
 class WatchConfig(BaseSettings):
     """A watcher's options, from ``SECRETWATCH_DEBOUNCE``, ``SECRETWATCH_POLLING``, ...
 
-    Example:
+    Examples:
         >>> config = WatchConfig()  # reads the environment
         >>> watcher = SecretWatcher(path, **config.watch_options())  # doctest: +SKIP
     """

@@ -18,7 +18,7 @@ _MASK = "**********"
 class RedactedStr(str):
     """A ``str`` whose ``repr`` is ``RedactedStr('**********')``.
 
-    Example:
+    Examples:
         >>> password = RedactedStr("hunter2")
         >>> password == "hunter2"
         True
@@ -35,7 +35,7 @@ class RedactedStr(str):
 class RedactedBytes(bytes):
     """A ``bytes`` whose ``repr`` is ``RedactedBytes(b'**********')``.
 
-    Example:
+    Examples:
         >>> key = RedactedBytes(b"\\x00secret")
         >>> key[1:]
         b'secret'

@@ -298,7 +298,7 @@ class LiveSettings(Generic[M]):
     async def changes(self, *, fields: Collection[str] | None = None) -> AsyncGenerator[M, None]:
         """Yield each new instance applied after iteration starts (asyncio), until stopped.
 
-        Example:
+        Examples:
             >>> async def follow(live):
             ...     async for settings in live.changes(fields={"password"}):
             ...         await reconnect(settings.password)
@@ -434,7 +434,7 @@ def watch_settings(
 ) -> LiveSettings[M]:
     """Build ``model`` from its secrets directories and keep it current; a started LiveSettings.
 
-    Example:
+    Examples:
         >>> live = secretwatch.watch_settings(Db)  # doctest: +SKIP
         >>> live.current.password.get_secret_value()  # doctest: +SKIP
     """

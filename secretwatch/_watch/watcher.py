@@ -297,7 +297,7 @@ class SecretWatcher:
     async def changes(self, *, keys: Collection[str] | None = None) -> AsyncGenerator[Change, None]:
         """Yield each change applied after iteration starts (asyncio), until the watcher stops.
 
-        Example:
+        Examples:
             >>> async def follow(secrets):
             ...     async for change in secrets.changes(keys={"password"}):
             ...         print("new password, version", change.new.version)
@@ -454,7 +454,7 @@ class WatchOptions(TypedDict, total=False):
 def watch(path: str | os.PathLike[str], **options: Unpack[WatchOptions]) -> SecretWatcher:
     """Create a :class:`SecretWatcher` for ``path`` with ``options`` and start it.
 
-    Example:
+    Examples:
         >>> with secretwatch.watch("/etc/my-generic-secret") as secrets:  # doctest: +SKIP
         ...     token = secrets["some-credential"]
     """

@@ -1,7 +1,7 @@
 """The operator's side of a rotation: update an AI Core generic secret, then wait until it
 has replicated. Needs the ``aicore`` extra (httpx).
 
-Example:
+Examples:
     >>> from secretwatch.aicore import SecretsAPI, Scope  # doctest: +SKIP
     >>> api = SecretsAPI.from_env()  # doctest: +SKIP
     >>> tenant_wide = Scope.tenant_wide()  # doctest: +SKIP

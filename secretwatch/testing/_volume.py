@@ -34,7 +34,7 @@ class AtomicVolume:
         path: the volume directory; created on the first :meth:`write` if missing.
         mode: the file mode of written keys (the pod's ``defaultMode``), 0o644 by default.
 
-    Example:
+    Examples:
         >>> volume = AtomicVolume(tmp_path / "db-secret")  # doctest: +SKIP
         >>> volume.write({"username": "app", "password": "s3cret"})  # doctest: +SKIP
         True
