@@ -1,15 +1,20 @@
 """Footprint: threads and open descriptors with 1, 10 and 100 watchers in one process; the
-sidecar's memory and its time from start to ready.
+sidecar's memory and its time from start to ready; what importing each library costs.
 
 Each case is a fresh process (``_subject``) watching that many volumes, all running at once;
 threads are counted once started and again after 32 s idle. Peers: watchdog
 (one ``Observer`` with a schedule per volume) and watchfiles (one ``watch()`` of every
 volume, on a thread of its own, as it blocks). Target: secretwatch's threads constant. The
 sidecar's peer is a bare Python interpreter, the floor of any Python sidecar.
+
+An import is timed, and its memory taken, in a fresh interpreter of its own, several times
+over (the median of each): the time from just before the import statement to just after,
+and the resident memory (``VmRSS`` of ``/proc/self/status``) it added to that interpreter's.
 """
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,9 +44,36 @@ COLUMNS = [
     ("open fds", lambda row: _figure(row, "fds")),
     ("RSS", lambda row: _figure(row, "rss_mib", "{:.1f} MiB")),
     ("start to ready", lambda row: _figure(row, "ready_ms", "{:.0f} ms")),
+    ("import time", lambda row: _figure(row, "import_ms", "{:.0f} ms")),
+    ("import RSS", lambda row: _figure(row, "import_rss_mib", "+{:.1f} MiB")),
 ]
 
 KINDS = {"secretwatch": "secretwatch", "watchdog Observer": "watchdog", "watchfiles": "watchfiles"}
+
+IMPORTS = {  # what a user imports to watch with each
+    "import secretwatch": "import secretwatch",
+    "import secretwatch, then watch_settings": "import secretwatch; secretwatch.watch_settings",
+    "import watchdog (Observer, handler)": (
+        "from watchdog.events import FileSystemEventHandler; "
+        "from watchdog.observers import Observer"
+    ),
+    "import watchfiles": "import watchfiles",
+}
+
+# run by a fresh interpreter: the import's time and the memory it added, as "ms kib kib"
+_IMPORT_PROBE = """
+import sys, time
+def rss_kib():
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("VmRSS:")).split()[1])
+code = compile(sys.argv[1], "<import>", "exec")
+before = rss_kib()
+started = time.perf_counter()
+exec(code)
+elapsed = time.perf_counter() - started
+after = rss_kib()
+print(elapsed * 1000, after - before, after)
+"""
 
 
 def targets(rows: list[dict[str, Any]]) -> list[Target]:
@@ -98,6 +130,31 @@ def watchers(volumes: list[Path], counts: tuple[int, ...], idle: float) -> list[
     return list(rows.values())
 
 
+def imports(runs: int) -> list[dict[str, Any]]:
+    """Each of :data:`IMPORTS` ``runs`` times, each time in a fresh interpreter, taking
+    turns: the median import time, memory added, and resident memory after."""
+    figures: dict[str, list[tuple[float, ...]]] = {what: [] for what in IMPORTS}
+    for _ in range(runs):
+        for what, statement in IMPORTS.items():
+            command = [sys.executable, "-c", _IMPORT_PROBE, statement]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            figures[what].append(tuple(map(float, done.stdout.split())))
+    rows = []
+    for what, runs_of in figures.items():
+        ms, added, after = (statistics.median(column) for column in zip(*runs_of, strict=True))
+        rows.append(
+            {
+                "benchmark": "footprint",
+                "what": what,
+                "import_ms": ms,
+                "import_rss_mib": added / 1024,
+                "rss_mib": after / 1024,
+                "runs": runs,
+            }
+        )
+    return rows
+
+
 def ready(command: list[str], listen: str | None) -> dict[str, Any]:
     """Start ``command``; the time until it is ready (/readyz on ``listen``, or a line on
     stdout) and what it holds then."""
@@ -141,4 +198,5 @@ def run(*, smoke: bool) -> list[dict[str, Any]]:
             ("python -c (a bare interpreter: the floor)", floor, None),
         ):
             rows.append({"benchmark": "footprint", "what": what, **ready(command, address)})
+    rows += imports(runs=2 if smoke else 11)
     return rows

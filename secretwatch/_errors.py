@@ -27,6 +27,7 @@ it is raised again, as a new ``KeyboardInterrupt``, from the entry point (:func:
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import traceback
@@ -34,9 +35,6 @@ import typing
 from collections.abc import Collection
 from decimal import Decimal
 from typing import Any, TypeVar
-
-from pydantic_core import PydanticKnownError
-from pydantic_core.core_schema import ErrorType
 
 __all__ = [
     "DecodeError",
@@ -166,7 +164,17 @@ _INPUT_IN_MESSAGE = frozenset(
         "value_error",
     }
 )
-_KNOWN_TYPES = frozenset(typing.get_args(ErrorType)) - _INPUT_IN_MESSAGE
+
+
+@functools.cache
+def _known_types() -> frozenset[str]:
+    """pydantic-core's error types whose messages never quote the input. Imported here, not
+    with this module: only a pydantic error comes here, and then pydantic-core is loaded."""
+    from pydantic_core.core_schema import ErrorType  # noqa: PLC0415
+
+    return frozenset(typing.get_args(ErrorType)) - _INPUT_IN_MESSAGE
+
+
 # types whose context holds text from the schema (a pattern, the expected values, a class
 # name). Other types' contexts are numbers (limits), or a parser's description of what is
 # wrong, which is kept only when it does not quote the input: a validator may raise any
@@ -195,8 +203,10 @@ def _own_message(detail: Any) -> bool:
     kept only when pydantic-core renders exactly it from the type and a context of limits
     (or of schema text, for the types that have it). The input's length counts as input.
     """
+    from pydantic_core import PydanticKnownError  # noqa: PLC0415  # see _known_types
+
     kind, context, message = detail["type"], detail.get("ctx") or {}, detail["msg"]
-    if kind not in _KNOWN_TYPES or "actual_length" in context:
+    if kind not in _known_types() or "actual_length" in context:
         return False
     try:
         if PydanticKnownError(kind, context or None).message() != message:

@@ -9,11 +9,12 @@ import secretwatch.testing
 
 
 def public_members(module: object) -> set[str]:
-    """Public names defined in a module: no submodules, no pytest rewriting helpers ('@')."""
+    """Public names of a module, as ``dir()`` lists them (names imported on first use
+    included): no submodules, no pytest rewriting helpers ('@')."""
     return {
         name
-        for name, value in vars(module).items()
-        if not name.startswith(("_", "@")) and not inspect.ismodule(value)
+        for name in dir(module)
+        if not name.startswith(("_", "@")) and not inspect.ismodule(getattr(module, name))
     } - {"annotations"}
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks import reload_cost
+from benchmarks import footprint, reload_cost
 from benchmarks.__main__ import BENCHMARKS
 from benchmarks.latency import latencies
 from benchmarks.sidecar import reactions
@@ -37,7 +37,8 @@ def test_the_benchmarks_run(tmp_path: Path) -> None:
     }
     assert all("error" not in row for row in rows), [row for row in rows if "error" in row]
     for row in rows:
-        figures = [row.get(key) for key in ("p50", "seconds", "cpu_seconds", "threads", "ready_ms")]
+        keys = ("p50", "seconds", "cpu_seconds", "threads", "ready_ms", "import_ms")
+        figures = [row.get(key) for key in keys]
         # a number, not a check of it: at smoke sizes a time net of timeit's own loop can
         # come out below zero on a busy machine
         assert any(isinstance(figure, int | float) for figure in figures), row
@@ -48,9 +49,16 @@ def test_the_benchmarks_run(tmp_path: Path) -> None:
         "share of one core",
         "threads",
         "start to ready",
+        "import time",
+        "import RSS",
     )
     for header in headers:
         assert header in done.stdout
+    imported = {row["what"]: row for row in rows if "import_ms" in row}
+    assert set(imported) == set(footprint.IMPORTS)  # secretwatch, watchdog and watchfiles
+    for row in imported.values():
+        assert row["import_ms"] > 0
+        assert row["rss_mib"] > row["import_rss_mib"] > 0
     titles = {"read": "read cost", "reload": "reload cost", "idle": "idle cost"}
     for name, module in BENCHMARKS.items():  # the targets can be judged on these rows
         rows_of = [row for row in rows if row["benchmark"] == titles.get(name, name)]

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import hmac
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from secretwatch._cli.show import BAD_NAMES_EXIT, escaped
 from secretwatch.testing import AtomicVolume
 
 from .conftest import bind_mount
@@ -44,6 +50,7 @@ def test_json_for_a_kubelet_volume(tmp_path: Path) -> None:
         "version": revision,
         "subpath_mount": False,
         "fingerprint_key": "SECRETWATCH_FINGERPRINT_KEY",
+        "bad_names": [],
         "keys": [
             {"key": "nested/key", "size": 1, "fingerprint": fingerprint(b"team-key", b"x")},
             {
@@ -130,3 +137,87 @@ def test_names_are_escaped_as_text(tmp_path: Path) -> None:
     assert CANARY not in done.stdout
     as_json = show(str(volume), "--json")
     assert json.loads(as_json.stdout)["version"] == revision
+
+
+# odd names below a volume (bytes, as a file system holds them) -> as show prints them
+ODD_NAMES = {
+    b"bad-\xff-name": "bad-\\xff-name",  # not UTF-8
+    b"line\nbreak": "line\\nbreak",  # a newline
+    b"bell\x07": "bell\\x07",  # a control character
+    b"nel\xc2\x85": "nel\\xc2\\x85",  # U+0085, a control character in UTF-8
+    b"nel\x85": "nel\\x85",  # the byte 0x85 alone, which is not UTF-8
+    b"back\\slash\x1b[31m": "back\\\\slash\\x1b[31m",  # a backslash and an escape
+}
+
+
+def odd_volume(tmp_path: Path) -> Path:
+    """A plain directory with two keys (one of them nested, one not ASCII but printable),
+    the names above, and a directory whose name is not UTF-8; every file holds the canary."""
+    directory = tmp_path / "plain"
+    (directory / "nested").mkdir(parents=True)
+    (directory / "api-key").write_text(CANARY)
+    (directory / "nested" / "café").write_text(CANARY)
+    raw = os.fsencode(directory)
+    for name in ODD_NAMES:
+        Path(os.fsdecode(raw + b"/" + name)).write_text(CANARY)
+    odd_directory = raw + b"/dir-\xfe"
+    os.mkdir(odd_directory)
+    Path(os.fsdecode(odd_directory + b"/inner")).write_text(CANARY)
+    return directory
+
+
+def test_odd_names_are_named_and_the_keys_shown(tmp_path: Path) -> None:
+    """A name that is not printable UTF-8 does not make a plain directory unreadable: show
+    lists the keys, names each odd entry escaped (a directory with a trailing /) in a
+    section of its own, warns on stderr and exits with BAD_NAMES_EXIT; no value is shown and
+    no name draws on the terminal or makes a line of its own."""
+    directory = odd_volume(tmp_path)
+    done = show(str(directory))
+    assert done.returncode == BAD_NAMES_EXIT == 3, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("api-key ") and f" {len(CANARY)} " in line for line in lines)
+    assert any(line.startswith("nested/café ") for line in lines)
+    assert "2 keys; fingerprints" in done.stdout
+    listed = lines[lines.index(next(line for line in lines if line.startswith("NOT KEYS"))) + 1 :]
+    assert listed == sorted([*ODD_NAMES.values(), "dir-\\xfe/"])
+    assert not {"\x07", "\x1b", "\x85"} & set(done.stdout + done.stderr)
+    assert done.stderr.strip() == (
+        f"secretwatch show: 7 names in {directory} are not printable UTF-8, so not keys; "
+        "a watcher rejects this volume while they are there"
+    )
+    assert CANARY not in done.stdout + done.stderr
+
+
+def test_odd_names_in_json(tmp_path: Path) -> None:
+    """``--json`` lists the keys and, in ``bad_names``, each odd name escaped as in the text
+    (a name that is not UTF-8 has no JSON string); the exit status tells a script."""
+    directory = odd_volume(tmp_path)
+    done = show(str(directory), "--json", key="k")
+    assert done.returncode == BAD_NAMES_EXIT, done.stderr
+    description = json.loads(done.stdout)
+    assert [entry["key"] for entry in description["keys"]] == ["api-key", "nested/café"]
+    assert description["keys"][0]["fingerprint"] == fingerprint(b"k", CANARY.encode())
+    assert description["bad_names"] == sorted([*ODD_NAMES.values(), "dir-\\xfe/"])
+    assert "not printable UTF-8" in done.stderr
+    assert CANARY not in done.stdout + done.stderr
+
+
+def test_an_escaped_name_in_bash_names_the_file_again(tmp_path: Path) -> None:
+    """What show prints for an odd name is what bash's $'...' reads back as the name, so
+    the file can be renamed or removed by pasting it."""
+    directory = odd_volume(tmp_path)
+    names = json.loads(show(str(directory), "--json").stdout)["bad_names"]
+    for name in names:
+        test = "-d" if name.endswith("/") else "-f"
+        script = f"cd {shlex.quote(str(directory))} && test {test} $'{name}'"
+        assert subprocess.run(["bash", "-c", script], check=False).returncode == 0, name
+
+
+@given(st.binary(max_size=64))
+def test_escaping_is_printable_and_reversible(raw: bytes) -> None:
+    """Any name, decoded as Python decodes file names, escapes to printable text that reads
+    back as exactly its bytes (Python's bytes escapes, like bash's $'...'): two names never
+    show alike."""
+    shown = escaped(os.fsdecode(raw))
+    assert shown.isprintable()
+    assert codecs.escape_decode(shown.encode())[0] == raw

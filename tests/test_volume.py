@@ -104,7 +104,7 @@ def test_version_being_deleted_is_never_returned_in_part(
     rotated = []
 
     def walk_mid_rotation(  # type: ignore[no-untyped-def]
-        path: str, root: int, real_root: str, top: str
+        path: str, root: int, real_root: str, top: str, **options: bool
     ):
         if not rotated:  # the kubelet's steps 5-9 for version 2, and step 12 under way
             rotated.append(True)
@@ -115,7 +115,7 @@ def test_version_being_deleted_is_never_returned_in_part(
             os.symlink(new.name, vol.path / "..data_tmp")
             os.rename(vol.path / "..data_tmp", vol.path / "..data")
             (Path(real_root) / top / "tls.key").unlink()  # rmtree of version 1 has begun
-        return real_walk(path, root, real_root, top)
+        return real_walk(path, root, real_root, top, **options)
 
     monkeypatch.setattr(listing_module, "walk", walk_mid_rotation)
     assert read(vol.path) == {key: f"{key}-2".encode() for key in ("tls.crt", "tls.key", "ca.crt")}
@@ -131,8 +131,8 @@ def test_old_version_deleted_under_the_reader_is_retried(
     real_list = volume_module.list_open
     calls = []
 
-    def list_then_rotate(path: str, root: int):  # type: ignore[no-untyped-def]
-        listing = real_list(path, root)
+    def list_then_rotate(path: str, root: int, **options: bool):  # type: ignore[no-untyped-def]
+        listing = real_list(path, root, **options)
         if not calls:  # the listing names version 1; version 2 replaces it before any read
             vol.write({"a": "2", "b": "2"})
         calls.append(listing.revision)
@@ -206,8 +206,8 @@ def test_a_file_made_a_link_after_the_listing_is_not_followed(
         target = vol.path / "token"
     real_list = volume_module.list_open
 
-    def list_then_swap(path: str, root: int):  # type: ignore[no-untyped-def]
-        listing = real_list(path, root)
+    def list_then_swap(path: str, root: int, **options: bool):  # type: ignore[no-untyped-def]
+        listing = real_list(path, root, **options)
         if not target.is_symlink():  # after the first listing only
             target.unlink()
             target.symlink_to(outside)
@@ -370,3 +370,45 @@ def test_a_data_link_through_a_link_of_the_volume_is_read(tmp_path: Path) -> Non
     (tmp_path / "..data").symlink_to("out")
     with pytest.raises(SymlinkEscapeError):
         read_volume(str(tmp_path), max_bytes=100)
+
+
+def odd_names(directory: Path) -> None:
+    """Files and a directory below ``directory`` whose names are not printable UTF-8."""
+    raw = os.fsencode(directory)
+    Path(os.fsdecode(raw + b"/bad-\xff-name")).write_text("unread")
+    (directory / "line\nbreak").write_text("unread")
+    (directory / "bell\x07").write_text("unread")
+    (directory / "nested").mkdir(exist_ok=True)
+    (directory / "nested" / "tab\tname").write_text("unread")
+    inside = Path(os.fsdecode(raw + b"/dir-\xfe"))
+    inside.mkdir()
+    (inside / "inner").write_text("unread")
+
+
+@pytest.mark.parametrize("layout", ["directory", "kubelet"])
+def test_names_that_are_not_printable_utf8_fail_a_read_or_are_listed_apart(
+    tmp_path: Path, layout: str
+) -> None:
+    """A name that is not printable UTF-8 fails the read, as a watcher needs; with
+    ``skip_bad_names`` (for ``show``) the other keys are read and the bad names listed apart,
+    unread, a directory whole, as keys would be named."""
+    if layout == "kubelet":
+        vol = AtomicVolume(tmp_path / "v")
+        vol.write({"token": "good", "nested/ok": "also good", "café": "printable"})
+        assert vol.current is not None
+        path, files_at = vol.path, vol.current
+    else:
+        path = files_at = tmp_path / "v"
+        (path / "nested").mkdir(parents=True)
+        (path / "token").write_text("good")
+        (path / "nested" / "ok").write_text("also good")
+        (path / "café").write_text("printable")
+    odd_names(files_at)
+    with pytest.raises(ReadError, match="not printable UTF-8"):
+        read_volume(str(path), max_bytes=MiB)
+    version = read_volume(str(path), max_bytes=MiB, skip_bad_names=True)
+    assert version.files == {"token": b"good", "nested/ok": b"also good", "café": b"printable"}
+    assert version.listing.bad_names == tuple(
+        sorted(["bad-\udcff-name", "line\nbreak", "bell\x07", "nested/tab\tname", "dir-\udcfe/"])
+    )
+    assert list_volume(str(path), skip_bad_names=True) == version.listing

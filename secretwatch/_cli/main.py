@@ -24,7 +24,9 @@ from secretwatch._cli.config import CLI_CONFIG, ENV_PREFIX, JsonOption
 from secretwatch._cli.demo import run_demo
 from secretwatch._cli.helptext import command_line, command_models
 from secretwatch._cli.show import (
+    BAD_NAMES_EXIT,
     FINGERPRINT_KEY_VARIABLE,
+    bad_names_warning,
     describe_volume,
     escaped,
     print_volume,
@@ -109,7 +111,9 @@ class Show(JsonOption):
 
     Never a value. Fingerprints are HMAC-SHA256 keyed with SECRETWATCH_FINGERPRINT_KEY
     (random per run when unset, so that a weak password can't be guessed from them): set
-    the same key to compare fingerprints across pods or runs.
+    the same key to compare fingerprints across pods or runs. Exit status: 0; 1 when the
+    volume can't be read; 3 when it holds names that are not printable UTF-8, so not keys
+    (a watcher rejects it): the keys are shown, and those names, escaped, apart.
     """
 
     model_config = CLI_CONFIG
@@ -136,6 +140,11 @@ class Show(JsonOption):
             # the path is the user's, keys are quoted: nothing should draw on the terminal
             raise SystemExit(f"secretwatch show: {escaped(exc.message, backslash=False)}") from None
         print_volume(description, sys.stdout, as_json=self.json)
+        warning = bad_names_warning(description)
+        if warning is not None:  # listed, but a watcher would reject this volume
+            sys.stdout.flush()
+            print(f"secretwatch show: {warning}", file=sys.stderr)
+            raise SystemExit(BAD_NAMES_EXIT)
 
 
 class Cli(BaseSettings):

@@ -5,11 +5,12 @@ compare versions across pods. A fingerprint is HMAC-SHA256 keyed with
 ``SECRETWATCH_FINGERPRINT_KEY`` (random per process when unset), so that a low-entropy
 value can't be guessed offline from it: only fingerprints made with the same key compare.
 
-Every name printed as text (the path, the ``..data`` target, the keys) is escaped: a
-character that is not printable (a newline, an escape sequence, a lone surrogate for a byte
-that is not UTF-8) is shown as Python writes it in a string (``\\n``, ``\\x1b``,
-``\\udcff``), and a backslash is doubled, so a name can neither draw on the terminal nor
-pass for another line. JSON escapes them its own way.
+Every name printed as text (the path, the ``..data`` target, the keys) is escaped (see
+:func:`escaped`), so that a name can neither draw on the terminal nor pass for another line;
+JSON escapes them its own way. A name below the volume that is not printable UTF-8 can't be
+a key (a watcher rejects the version that holds it): ``show`` lists the keys it can and
+names those entries apart, escaped in JSON too (a name that is not UTF-8 has no JSON
+string), without reading them, and exits with :data:`BAD_NAMES_EXIT`.
 """
 
 from __future__ import annotations
@@ -23,9 +24,20 @@ from typing import Any, TextIO
 
 from secretwatch._read.volume import Layout, is_subpath_mount, read_volume
 
-__all__ = ["FINGERPRINT_KEY_VARIABLE", "describe_volume", "escaped", "print_volume"]
+__all__ = [
+    "BAD_NAMES_EXIT",
+    "FINGERPRINT_KEY_VARIABLE",
+    "bad_names_warning",
+    "describe_volume",
+    "escaped",
+    "print_volume",
+]
 
 FINGERPRINT_KEY_VARIABLE = "SECRETWATCH_FINGERPRINT_KEY"
+BAD_NAMES_EXIT = 3
+"""``show``'s exit status when it listed the volume but some names in it are not printable
+UTF-8: not 0, since a watcher rejects that volume; not 1 (nothing could be shown)."""
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 _WRITERS = {
     Layout.KUBELET: "kubelet (atomic writer, ..data symlink)",
@@ -41,7 +53,7 @@ def describe_volume(path: str, *, max_bytes: int) -> dict[str, Any]:
         SecretWatchError: the volume can't be read (missing, unreadable, too large).
     """
     path = os.path.abspath(path)
-    version = read_volume(path, max_bytes=max_bytes)
+    version = read_volume(path, max_bytes=max_bytes, skip_bad_names=True)
     configured = os.environ.get(FINGERPRINT_KEY_VARIABLE, "")
     key = configured.encode() or secrets.token_bytes(32)
     subpath = version.listing.layout is Layout.FILE and is_subpath_mount(path)
@@ -52,6 +64,7 @@ def describe_volume(path: str, *, max_bytes: int) -> dict[str, Any]:
         "version": version.listing.revision,
         "subpath_mount": subpath,
         "fingerprint_key": FINGERPRINT_KEY_VARIABLE if configured else "random",
+        "bad_names": sorted(escaped(name) for name in version.listing.bad_names),
         "keys": [
             {
                 "key": name,
@@ -65,16 +78,45 @@ def describe_volume(path: str, *, max_bytes: int) -> dict[str, Any]:
 
 
 def escaped(text: str, *, backslash: bool = True) -> str:
-    """``text`` with every character that is not printable escaped as in a Python string
-    (``\\n``, ``\\x1b``, ``\\u202e``, ``\\udcff``), and with ``backslash``, every
-    backslash doubled (so that an escaped name can't pass for another)."""
+    """``text`` with every character that is not printable escaped as bash's ``$'...'``
+    and Python's bytes literals read it: ``\\n``, ``\\r``, ``\\t``, else ``\\xHH`` for
+    each of its UTF-8 bytes (U+0085 is ``\\xc2\\x85``), and a byte that is not UTF-8 (a
+    lone surrogate from ``os.fsdecode``) as itself (``\\xff``); with ``backslash``, every
+    backslash doubled. The result is printable, and reads back as the name's bytes: two
+    names never show alike, and ``rm $'...'`` of what is shown removes that file."""
     if text.isprintable() and not (backslash and "\\" in text):
         return text
     return "".join(
-        char
-        if char.isprintable() and not (backslash and char == "\\")
-        else char.encode("unicode_escape", "backslashreplace").decode("ascii")
+        char if char.isprintable() and not (backslash and char == "\\") else _escape(char)
         for char in text
+    )
+
+
+def _escape(char: str) -> str:
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    try:
+        data = char.encode("utf-8", "surrogateescape")  # a byte that was not UTF-8: itself
+    except UnicodeEncodeError:  # a lone surrogate that came from no file name
+        return f"\\u{ord(char):04x}"
+    return "".join(f"\\x{byte:02x}" for byte in data)
+
+
+def bad_names_warning(description: dict[str, Any]) -> str | None:
+    """A line for stderr when the volume of ``description`` holds names that are not
+    printable UTF-8 (``None`` when it holds none)."""
+    count = len(description["bad_names"])
+    path = escaped(description["path"])
+    if not count:
+        return None
+    if count == 1:
+        return (
+            f"1 name in {path} is not printable UTF-8, so not a key; "
+            "a watcher rejects this volume while it is there"
+        )
+    return (
+        f"{count} names in {path} are not printable UTF-8, so not keys; "
+        "a watcher rejects this volume while they are there"
     )
 
 
@@ -108,3 +150,10 @@ def print_volume(description: dict[str, Any], out: TextIO, *, as_json: bool) -> 
     )
     count = f"{len(keys)} key" + ("" if len(keys) == 1 else "s")
     print(f"\n{count}; fingerprints {note}", file=out)
+    if description["bad_names"]:  # escaped already
+        print(
+            "\nNOT KEYS (names that are not printable UTF-8, escaped as in bash's $'...'):",
+            *description["bad_names"],
+            sep="\n",
+            file=out,
+        )

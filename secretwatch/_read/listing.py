@@ -14,6 +14,10 @@ to it, ``/``-separated, without ``.`` or ``..``, that names no link (see :data:`
 resolved once, by the listing, to such a directory (and name), or refused when it leads
 out; what it resolved to is then opened like any other name: however that resolution raced
 with a writer, what is opened was reached from the root through directories only.
+
+A key is printable UTF-8 (the kubelet writes ``[-._a-zA-Z0-9]+``): a name below the root
+that is not makes the listing fail, unless it is listed with ``skip_bad_names`` (to show a
+volume, not to load it), which leaves such names out and lists them apart.
 """
 
 from __future__ import annotations
@@ -85,6 +89,10 @@ class Listing:
     watch: tuple[WatchDir, ...]
     """Directories to watch for a change of this volume, each with the entry names that
     matter in it (``None``: all)."""
+    bad_names: tuple[str, ...] = ()
+    """Names that are not printable UTF-8, so not keys, as keys would be named (a
+    directory's with a trailing ``/``: nothing in it is listed), sorted; only when listed
+    with ``skip_bad_names``, since otherwise the first one fails the listing."""
 
 
 def open_root(path: str) -> int | None:
@@ -114,9 +122,10 @@ def open_root(path: str) -> int | None:
     return None
 
 
-def list_open(path: str, root: int | None) -> Listing:
+def list_open(path: str, root: int | None, *, skip_bad_names: bool = False) -> Listing:
     """The listing of the volume at ``path``, whose directory is open as ``root`` (from
-    :func:`open_root`; ``None``: a single file).
+    :func:`open_root`; ``None``: a single file); with ``skip_bad_names``, a name that is
+    not printable UTF-8 is left out and listed in :attr:`Listing.bad_names` (see :func:`walk`).
 
     Raises:
         ReadError: as :func:`walk`; or ``..data`` can't be read or points outside the volume.
@@ -128,12 +137,12 @@ def list_open(path: str, root: int | None) -> Listing:
     try:
         revision = os.readlink(DATA_LINK, dir_fd=root)
     except FileNotFoundError:
-        return _list_directory(path, root, real_root)
+        return _list_directory(path, root, real_root, skip_bad_names)
     except OSError as exc:
         if exc.errno != errno.EINVAL:  # EINVAL: ..data is not a link; it is ignored as a '..' name
             raise ReadError(f"cannot read {path}/{DATA_LINK}: {exc.strerror}", path=path) from None
-        return _list_directory(path, root, real_root)
-    return _list_kubelet(path, root, real_root, revision)
+        return _list_directory(path, root, real_root, skip_bad_names)
+    return _list_kubelet(path, root, real_root, revision, skip_bad_names)
 
 
 def _list_file(path: str) -> Listing:
@@ -146,7 +155,7 @@ def _list_file(path: str) -> Listing:
     return Listing(Layout.FILE, None, ((key, "", path),), tuple(watch.items()))
 
 
-def _list_directory(path: str, root: int, real_root: str) -> Listing:
+def _list_directory(path: str, root: int, real_root: str, skip_bad_names: bool) -> Listing:
     fd = os.open(".", _LIST, dir_fd=root)
     try:
         names = os.listdir(fd)
@@ -157,12 +166,14 @@ def _list_directory(path: str, root: int, real_root: str) -> Listing:
     if any(_WRITER_NAME.match(name) for name in names):
         # the atomic writer's own names without '..data': its first write is under way
         raise ReadError(f"{path} is being written", path=path, transient=True)
-    entries, directories = walk(path, root, real_root, "")
+    entries, directories, bad = walk(path, root, real_root, "", skip_bad_names=skip_bad_names)
     watch = tuple((_absolute(real_root, d), None) for d in directories)
-    return Listing(Layout.DIRECTORY, None, entries, watch)
+    return Listing(Layout.DIRECTORY, None, entries, watch, bad)
 
 
-def _list_kubelet(path: str, root: int, real_root: str, revision: str) -> Listing:
+def _list_kubelet(
+    path: str, root: int, real_root: str, revision: str, skip_bad_names: bool
+) -> Listing:
     # resolved by path, as a hint (a version named through a link of the volume is read):
     # the version directory is then opened below the root without following links, so a
     # link swapped in meanwhile is a change (read again), never a way out
@@ -172,10 +183,10 @@ def _list_kubelet(path: str, root: int, real_root: str, revision: str) -> Listin
         raise changing(path) from None
     if not data_dir:
         raise SymlinkEscapeError(f"{path}/{DATA_LINK} points outside the volume", path=path)
-    entries, directories = walk(path, root, real_root, data_dir)
+    entries, directories, bad = walk(path, root, real_root, data_dir, skip_bad_names=skip_bad_names)
     watch: list[WatchDir] = [(real_root, frozenset({DATA_LINK}))]
     watch.extend((_absolute(real_root, d), None) for d in directories)
-    return Listing(Layout.KUBELET, revision, entries, tuple(watch))
+    return Listing(Layout.KUBELET, revision, entries, tuple(watch), bad)
 
 
 def _absolute(real_root: str, directory: str) -> str:
@@ -231,16 +242,22 @@ class Opener:
             os.close(self._open.pop()[1])
 
 
-def walk(path: str, root: int, real_root: str, top: str) -> tuple[tuple[Entry, ...], list[str]]:
-    """Keys with their files, and the directories, under ``top`` (below ``root``, whose real
-    path is ``real_root``); links are followed only to regular files inside the root.
+def walk(
+    path: str, root: int, real_root: str, top: str, *, skip_bad_names: bool = False
+) -> tuple[tuple[Entry, ...], list[str], tuple[str, ...]]:
+    """Keys with their files, the directories, and the names that can't be keys, under
+    ``top`` (below ``root``, whose real path is ``real_root``); links are followed only to
+    regular files inside the root. A name that is not printable UTF-8 raises, or with
+    ``skip_bad_names`` is left out (a directory with all it holds) and returned apart.
 
     Raises:
         SymlinkEscapeError: a link points outside the volume.
-        ReadError: a name is not printable; or (``transient``) a link changed while resolved.
+        ReadError: a name is not printable (without ``skip_bad_names``); or (``transient``)
+            a link changed while resolved.
         OSError: a directory can't be listed (``errno`` in :data:`CHANGED`: a writer is at work).
     """
     entries: list[Entry] = []
+    bad: list[str] = []
     directories = [top]
     pending = [(top, "")]
     with Opener(root, listed=True) as opener:
@@ -253,6 +270,9 @@ def walk(path: str, root: int, real_root: str, top: str) -> tuple[tuple[Entry, .
                         continue
                     key = prefix + entry.name
                     if not key.isprintable():  # also bytes that are not UTF-8 (lone surrogates)
+                        if skip_bad_names:  # a directory is left out whole: say so
+                            bad.append(key + "/" if entry.is_dir(follow_symlinks=False) else key)
+                            continue
                         message = f"{path} has a file name that is not printable UTF-8: {key!r}"
                         raise ReadError(message, path=path)
                     if entry.is_file(follow_symlinks=False):  # the most common first
@@ -265,7 +285,7 @@ def walk(path: str, root: int, real_root: str, top: str) -> tuple[tuple[Entry, .
                         directories.append(within + entry.name)
                         pending.append((within + entry.name, key + "/"))
     entries.sort()
-    return tuple(entries), directories
+    return tuple(entries), directories, tuple(sorted(bad))
 
 
 @contextlib.contextmanager

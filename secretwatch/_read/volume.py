@@ -90,20 +90,28 @@ class Version:
     files: dict[str, bytes] = field(repr=False)
 
 
-def list_volume(path: str) -> Listing:
+def list_volume(path: str, *, skip_bad_names: bool = False) -> Listing:
     """Find the layout, the keys and the directories of the volume at ``path``."""
     root = open_root(path)
     try:
-        return list_open(path, root)
+        return list_open(path, root, skip_bad_names=skip_bad_names)
     finally:
         if root is not None:
             os.close(root)
 
 
 def read_volume(
-    path: str, *, max_bytes: int, on_listing: Callable[[Listing], bool] | None = None
+    path: str,
+    *,
+    max_bytes: int,
+    on_listing: Callable[[Listing], bool] | None = None,
+    skip_bad_names: bool = False,
 ) -> Version:
     """Read one consistent version of the volume at ``path``.
+
+    A name that is not printable UTF-8 can't be a key: it fails the read, or, with
+    ``skip_bad_names`` (to show a volume, never to load one), is left unread and named in
+    the listing's ``bad_names``.
 
     ``on_listing`` is called with each listing before its files are read: a watcher arms
     its watches there. When it returns ``True`` (a directory was newly watched, so a change
@@ -112,8 +120,9 @@ def read_volume(
 
     Raises:
         VolumeNotFoundError: ``path`` does not exist.
-        ReadError: a file is unreadable, too large, or a link escapes the volume; or the
-            volume kept changing (``transient``), or ``..data`` points nowhere.
+        ReadError: a file is unreadable, too large, or a link escapes the volume; a name is
+            not printable UTF-8 (without ``skip_bad_names``); or the volume kept changing
+            (``transient``), or ``..data`` points nowhere.
     """
     failure: ReadError | None = None
     for attempt in range(_ATTEMPTS):
@@ -121,8 +130,9 @@ def read_volume(
             time.sleep(0.001 * 2 ** (attempt - 1))
         root = open_root(path)
         try:
-            listing = list_open(path, root)
-            if on_listing is not None and on_listing(listing) and list_volume(path) != listing:
+            listing = list_open(path, root, skip_bad_names=skip_bad_names)
+            newly_watched = on_listing is not None and on_listing(listing)
+            if newly_watched and list_volume(path, skip_bad_names=skip_bad_names) != listing:
                 message = f"{path} changed while its watches were added"
                 failure = ReadError(message, path=path, transient=True)
                 continue
