@@ -1,6 +1,6 @@
 """secretwatch: follow rotated secrets in mounted volumes without restarting.
 
-Example:
+Examples:
     >>> import secretwatch
     >>> with secretwatch.watch("/etc/my-generic-secret") as secrets:  # doctest: +SKIP
     ...     token = secrets["some-credential"]
