@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from secretwatch.testing import AtomicVolume
 
 from .conftest import bind_mount
@@ -30,6 +32,7 @@ def show(*args: str, key: str | None = None) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.smoke
 def test_json_for_a_kubelet_volume(tmp_path: Path) -> None:
     vol = AtomicVolume(tmp_path / "secret")
     vol.write({"password": CANARY, "nested/key": "x"})
