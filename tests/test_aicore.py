@@ -54,6 +54,7 @@ def api_requests(fake: FakeAICore) -> list[tuple[str, str]]:
     return [(r.method, r.path) for r in fake.requests if r.path.startswith("/v2")]
 
 
+@pytest.mark.smoke
 def test_create_get_update_list_delete(api: SecretsAPI, fake: FakeAICore) -> None:
     api.create(
         "my-generic-secret",
@@ -334,6 +335,7 @@ def test_scope_rules() -> None:
     assert str(RG) == "resource group default"
 
 
+@pytest.mark.smoke
 def test_rotate_wait_and_the_deployment_follows(fake: FakeAICore, tmp_path: Path) -> None:
     """The whole loop: update through the API, replication confirmed, the mounted volume
     swaps, and the watcher in the deployment applies the new version."""

@@ -31,6 +31,7 @@ def secretwatch(fake: FakeAICore, *args: str) -> subprocess.CompletedProcess[str
     return aicore_cli(fake.service_key(), *args)
 
 
+@pytest.mark.smoke
 def test_rotate_and_wait_for_replication(fake: FakeAICore, tmp_path: Path) -> None:
     key_file = tmp_path / "key.pem"
     key_file.write_bytes(b"\x00" + CANARY.encode())

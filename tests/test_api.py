@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
+
 import secretwatch
 import secretwatch.testing
 
@@ -18,6 +20,7 @@ def public_members(module: object) -> set[str]:
     } - {"annotations"}
 
 
+@pytest.mark.smoke
 def test_all_lists_exactly_the_public_names() -> None:
     """Nothing public is missing from __all__, nothing in __all__ is missing."""
     assert set(secretwatch.__all__) - {"__version__"} == public_members(secretwatch)
@@ -44,6 +47,7 @@ def test_every_public_name_has_a_docstring() -> None:
     assert undocumented == []
 
 
+@pytest.mark.smoke
 def test_version() -> None:
     """The package knows its version."""
     assert secretwatch.__version__.count(".") >= 2

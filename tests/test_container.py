@@ -78,8 +78,9 @@ def test_the_image_runs_secretwatch_as_a_user_of_its_own() -> None:
 
 def test_what_the_image_installs_exists() -> None:
     """Every extra the Dockerfile names is one of pyproject.toml's; the console script it
-    runs is declared and loads; it copies what building the wheel needs, and the build
-    context (its .dockerignore) lets those files through."""
+    runs is declared and loads; it copies what building the wheel needs, the license too
+    (Apache-2.0 wants a copy in what is distributed), and the build context (its
+    .dockerignore) lets those files through."""
     text = DOCKERFILE.read_text()
     extras = {e for names in re.findall(r"\[([\w,-]+)\]", text) for e in names.split(",")}
     assert extras == {"sidecar"}
@@ -93,7 +94,11 @@ def test_what_the_image_installs_exists() -> None:
         for source in copy.split()[:-1]
         if not source.startswith("--")
     }
-    needed = {"pyproject.toml", PYPROJECT["project"]["readme"]}
+    needed = {
+        "pyproject.toml",
+        PYPROJECT["project"]["readme"],
+        *PYPROJECT["project"]["license-files"],
+    }
     needed |= set(PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"])
     assert copied == needed
     for source in copied:

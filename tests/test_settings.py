@@ -79,6 +79,7 @@ def live(db_volume: AtomicVolume) -> Iterator[secretwatch.LiveSettings[Db]]:
         yield settings
 
 
+@pytest.mark.smoke
 def test_the_contract_example(tmp_path: Path) -> None:
     """The issue's example, with secrets_dir taken from the model's own config."""
     vol = AtomicVolume(tmp_path / "db-secret")
@@ -99,6 +100,7 @@ def test_the_contract_example(tmp_path: Path) -> None:
         assert live.secrets_dirs == (str(vol.path),)
 
 
+@pytest.mark.smoke
 def test_typed_fields_and_one_callback_per_rotation(
     live: secretwatch.LiveSettings[Db], db_volume: AtomicVolume, logs: LogCapture
 ) -> None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,6 +37,7 @@ def show(*args: str, key: str | None = None) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.smoke
 def test_json_for_a_kubelet_volume(tmp_path: Path) -> None:
     vol = AtomicVolume(tmp_path / "secret")
     vol.write({"password": CANARY, "nested/key": "x"})

@@ -38,6 +38,7 @@ def vol(tmp_path: Path) -> AtomicVolume:
     return volume
 
 
+@pytest.mark.smoke
 def test_webhook_gets_one_post_per_rotation(vol: AtomicVolume, receiver: Receiver) -> None:
     url = receiver.url(userinfo="admin:hook-password@")
     with Sidecar("watch", str(vol.path), "--webhook", url, "--debounce", "0") as sidecar:
@@ -303,6 +304,7 @@ def test_configuration_from_the_environment(vol: AtomicVolume, receiver: Receive
         assert sidecar.stop() == 0
 
 
+@pytest.mark.smoke
 def test_health_readiness_and_metrics(vol: AtomicVolume) -> None:
     args = ["watch", str(vol.path), "--listen", "127.0.0.1:0", "--debounce", "0", "--no-action"]
     with Sidecar(*args, "--max-bytes", "100") as sidecar:
@@ -417,6 +419,7 @@ def test_sigterm_lets_the_running_action_finish(vol: AtomicVolume, tmp_path: Pat
         assert sidecar.wait() == 0
 
 
+@pytest.mark.smoke
 def test_the_canary_shows_nowhere(vol: AtomicVolume, receiver: Receiver, tmp_path: Path) -> None:
     """Every output of the sidecar, with every action, rejection and endpoint in play."""
     url = receiver.url(f"/reload?token={CANARY}-query", userinfo=f"user:{CANARY}-hook@")

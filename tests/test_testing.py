@@ -161,6 +161,7 @@ def test_remove_is_atomic(tmp_path: Path) -> None:
     vol.remove()  # twice is fine
 
 
+@pytest.mark.smoke
 def test_secret_volume_fixture(secret_volume: AtomicVolume, tmp_path: Path) -> None:
     """The pytest plugin's fixture is an unwritten AtomicVolume in tmp_path."""
     assert secret_volume.path == tmp_path / "secret"

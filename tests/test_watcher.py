@@ -41,6 +41,7 @@ def test_first_load_is_version_one(volume: AtomicVolume) -> None:
             secrets["absent"]
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("debounce", [0.0, 0.1])
 def test_every_rotation_is_seen(volume: AtomicVolume, debounce: float) -> None:
     """Not only the first: ten rotations in a row each produce one new version."""
@@ -223,6 +224,7 @@ async def test_async_changes_filtered_by_key(volume: AtomicVolume) -> None:
         await iterator.aclose()  # type: ignore[attr-defined]
 
 
+@pytest.mark.smoke
 def test_decode_error_rejects_the_version(volume: AtomicVolume, logs: LogCapture) -> None:
     """A value that fails to decode rejects the whole version; the last good one stays."""
     volume.write({"config.json": '{"a": 1}', "password": "first"})
