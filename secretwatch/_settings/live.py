@@ -21,9 +21,9 @@ from pydantic_settings import BaseSettings
 from secretwatch._errors import SecretWatchError, outward, passed_on
 from secretwatch._log import log as _log
 from secretwatch._read.snapshot import Change, Snapshot
+from secretwatch._settings.shadows import ShadowWarnings
 from secretwatch._settings.sources import (
     SecretsDir,
-    Shadow,
     build_model,
     refuse_command_line,
     secrets_dirs,
@@ -131,7 +131,7 @@ class LiveSettings(Generic[M]):
         self._state: Literal["new", "running", "stopped"] = "new"
         self._version = 0
         self._built_from: tuple[int, ...] = ()  # the volume versions of the last build
-        self._shadowed: frozenset[str] = frozenset()  # the fields warned about, still shadowed
+        self._shadow_warnings = ShadowWarnings(model.__name__)
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "current":  # set only by _apply, through vars(self)
@@ -371,26 +371,8 @@ class LiveSettings(Generic[M]):
         model, shadows = build_model(
             self._model, volumes, self._init_kwargs, self._options, path=path
         )
-        self._warn_shadowed(shadows)
+        self._shadow_warnings.report(shadows)
         return model
-
-    def _warn_shadowed(self, shadows: list[Shadow]) -> None:
-        """Warn once for each field whose secret file a source of higher priority overrides.
-
-        Once while it stays so: a field that another build finds not shadowed (its file
-        gone, the variable unset) is warned about again when it is shadowed again.
-        """
-        for shadow in shadows:
-            if shadow.field not in self._shadowed:
-                _log.warning(
-                    "secretwatch.shadowed",
-                    model=self._model.__name__,
-                    field=shadow.field,
-                    path=shadow.path,
-                    key=shadow.key,
-                    source=shadow.source,
-                )
-        self._shadowed = frozenset(shadow.field for shadow in shadows)
 
     def _apply(self, new: M) -> None:
         with self._lock, self._changed:

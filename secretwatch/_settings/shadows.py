@@ -25,7 +25,17 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
 )
 
-__all__ = ["Overridden", "Shadow", "describe_source", "masked", "overridden", "source_name"]
+from secretwatch._log import log as _log
+
+__all__ = [
+    "Overridden",
+    "Shadow",
+    "ShadowWarnings",
+    "describe_source",
+    "masked",
+    "overridden",
+    "source_name",
+]
 
 Part = tuple[str | int, ...]  # a path into a field's nested value; () is the whole value
 
@@ -38,6 +48,32 @@ class Shadow:
     path: str  # the secrets directory of the file that would apply
     key: str  # the file
     source: str  # the source that gives the value: "environment variable DB_PASSWORD", ...
+
+
+class ShadowWarnings:
+    """Warns once (``secretwatch.shadowed``) for each field whose secret file can't apply.
+
+    Once while it stays so: a field that a later build finds not shadowed (its file gone,
+    the variable unset) is warned about again when it is shadowed again. Never a value.
+    """
+
+    def __init__(self, model: str):
+        self._model = model
+        self._warned: frozenset[str] = frozenset()  # the fields warned about, still shadowed
+
+    def report(self, shadows: Sequence[Shadow]) -> None:
+        """Warn for the fields of ``shadows`` (one build's) not warned about yet."""
+        for shadow in shadows:
+            if shadow.field not in self._warned:
+                _log.warning(
+                    "secretwatch.shadowed",
+                    model=self._model,
+                    field=shadow.field,
+                    path=shadow.path,
+                    key=shadow.key,
+                    source=shadow.source,
+                )
+        self._warned = frozenset(shadow.field for shadow in shadows)
 
 
 @dataclass(frozen=True, slots=True)
