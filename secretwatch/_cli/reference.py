@@ -40,8 +40,8 @@ def _command(command: str, model: type[BaseModel]) -> str:
     rows = [_row(name, field) for name, field in model.model_fields.items()]
     if rows:
         lines += [
-            "| option | variable | default | meaning |",
-            "| --- | --- | --- | --- |",
+            "| option, and its variable | default | meaning |",
+            "| --- | --- | --- |",
             *rows,
             "",
         ]
@@ -71,7 +71,7 @@ def _row(name: str, field: FieldInfo) -> str:
     variable = f"`{ENV_PREFIX}{option.upper()}`"
     default = default_text(field)
     meaning = (field.description or "").replace("|", "\\|")
-    return f"| {shown} | {variable} | {'`' + default + '`' if default else ''} | {meaning} |"
+    return f"| {shown}<br>{variable} | {'`' + default + '`' if default else ''} | {meaning} |"
 
 
 def _choices(field: FieldInfo) -> str:
