@@ -17,12 +17,14 @@ before or after importing secretwatch:
 secretwatch configures no logging: the one thing it does is the standard library's advice
 to libraries, a ``NullHandler`` on its ``secretwatch`` logger, so that an application that
 configured no logging at all does not get secretwatch's warnings on stderr from
-``logging``'s handler of last resort. The command line configures structlog for itself
-(:mod:`secretwatch._logging`).
+``logging``'s handler of last resort. The logger is made at its first event, not at
+import, so that ``dictConfig`` after the import does not disable it. The command line
+configures structlog for itself (:mod:`secretwatch._logging`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -41,8 +43,6 @@ RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
 }
 """The names ``logging`` refuses in ``extra``: the attributes of a ``LogRecord``."""
 
-_stdlib = logging.getLogger(LOGGER_NAME)
-_stdlib.addHandler(logging.NullHandler())
 _structlog = structlog.get_logger(
     LOGGER_NAME
 )  # a lazy proxy: reads the configuration at each event
@@ -54,6 +54,17 @@ _LEVELS = {
     "error": logging.ERROR,
     "exception": logging.ERROR,
 }
+
+
+@functools.cache
+def _stdlib() -> logging.Logger:
+    """The ``secretwatch`` logger, made at the first event that goes to ``logging``, not at
+    import: ``logging.config.dictConfig`` (``disable_existing_loggers``, true by default)
+    disables the loggers that exist when it runs, and an application may import
+    secretwatch before it configures its logging."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(logging.NullHandler())
+    return logger
 
 
 def record_key(field: str) -> str:
@@ -101,10 +112,11 @@ class Log:
             getattr(_structlog, method)(event, **fields)
             return
         level = _LEVELS[method]
-        if _stdlib.isEnabledFor(level):
+        stdlib = _stdlib()
+        if stdlib.isEnabledFor(level):
             extra = {record_key(field): value for field, value in fields.items()}
             # stacklevel 3: the record says where secretwatch logged it, not this module
-            _stdlib.log(level, event, exc_info=method == "exception", extra=extra, stacklevel=3)
+            stdlib.log(level, event, exc_info=method == "exception", extra=extra, stacklevel=3)
 
 
 log = Log()

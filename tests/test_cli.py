@@ -70,5 +70,5 @@ def test_the_sidecar_without_its_extra_says_what_to_install(tmp_path: object) ->
         [sys.executable, "-c", script], capture_output=True, text=True, check=False
     )
     assert done.returncode == 1
-    assert "pip install 'secretwatch[sidecar]'" in done.stderr
+    assert "pip install 'path/to/secretwatch[sidecar]'" in done.stderr
     assert "Traceback" not in done.stderr

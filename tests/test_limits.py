@@ -103,6 +103,17 @@ def test_a_symlink_loop(tmp_path: Path, loop: str) -> None:
         rotate(secrets, volume, {"token": "after"})
 
 
+def test_a_single_watched_file_whose_name_is_not_printable(tmp_path: Path) -> None:
+    """A single file's name is its key, held to the keys' rule: watching it fails at start,
+    naming it escaped (no raw newline in the message)."""
+    raw = os.fsencode(tmp_path) + b"/single\nfile\xff"
+    Path(os.fsdecode(raw)).write_text("x")
+    with pytest.raises(secretwatch.ReadError) as caught:
+        secretwatch.watch(os.fsdecode(raw))
+    assert "single\\nfile\\xff is not printable UTF-8" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
 def test_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
     """Not a name the kubelet writes: the version is rejected, saying which name."""
     volume = AtomicVolume(tmp_path / "v")
@@ -115,7 +126,7 @@ def test_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
         error = recorder.error()
         assert isinstance(error, secretwatch.ReadError)
         assert "not printable UTF-8" in str(error)
-        assert "bad-\\udcff-name" in str(error)
+        assert "'bad-\\xff-name'" in str(error)  # escaped as secretwatch show shows it
         assert secrets["token"] == "good"
         os.unlink(bytes(current) + b"/bad-\xff-name")
         rotate(secrets, volume, {"token": "after"})

@@ -45,7 +45,7 @@ class JsonLines(logging.Formatter):
         return json.dumps({**head, "message": record.getMessage(), **fields}, default=repr)
 
 
-if MODE != "none":
+if MODE not in ("none", "dictconfig"):
     handler = logging.FileHandler(ROOT / "logging.log")
     handler.setFormatter(JsonLines())
     logging.basicConfig(level=logging.DEBUG, handlers=[handler])
@@ -65,6 +65,18 @@ def configure_structlog():
 
 if MODE == "structlog":  # after importing secretwatch, before watching
     configure_structlog()
+if MODE == "dictconfig":  # after importing secretwatch, as a framework's settings do
+    import logging.config
+
+    handler = {"class": "logging.FileHandler", "filename": str(ROOT / "logging.log")}
+    logging.config.dictConfig(  # disable_existing_loggers: True, the default
+        {
+            "version": 1,
+            "formatters": {"json": {"()": JsonLines}},
+            "handlers": {"file": {**handler, "formatter": "json"}},
+            "root": {"level": "DEBUG", "handlers": ["file"]},
+        }
+    )
 
 volume = AtomicVolume(ROOT / "secret")
 volume.write({"password": CANARY, "port": "1"})
@@ -139,6 +151,15 @@ def test_without_structlog_events_are_logging_records(tmp_path: Path) -> None:
         "port",
         "DecodeError",
     )
+
+
+def test_logging_configured_by_dict_after_the_import_gets_the_events(tmp_path: Path) -> None:
+    """``logging.config.dictConfig`` after ``import secretwatch`` (as a framework's settings
+    do, disabling the loggers that exist then) still gets every event: importing
+    secretwatch creates no logger."""
+    out, err, by_logging, by_structlog = run_app("dictconfig", tmp_path)
+    assert (out, err, by_structlog) == ("", "", [])
+    assert [(r["message"], r["level"].lower()) for r in by_logging] == EVENTS
 
 
 def test_without_any_configuration_nothing_is_written(tmp_path: Path) -> None:

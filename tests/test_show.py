@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from secretwatch._cli.show import BAD_NAMES_EXIT, escaped
+from secretwatch._cli.show import BAD_NAMES_EXIT
+from secretwatch._read.names import escaped
 from secretwatch.testing import AtomicVolume
 
 from .conftest import bind_mount
@@ -223,3 +224,15 @@ def test_escaping_is_printable_and_reversible(raw: bytes) -> None:
     shown = escaped(os.fsdecode(raw))
     assert shown.isprintable()
     assert codecs.escape_decode(shown.encode())[0] == raw
+
+
+def test_a_single_file_whose_name_is_odd_is_named_not_shown_as_a_key(tmp_path: Path) -> None:
+    """A single watched file is a key under its own name, which must be printable UTF-8 as
+    any key's: show names it apart, escaped, and exits with BAD_NAMES_EXIT."""
+    raw = os.fsencode(tmp_path) + b"/single\nfile\xff"
+    Path(os.fsdecode(raw)).write_text(CANARY)
+    done = show(os.fsdecode(raw), "--json")
+    assert done.returncode == BAD_NAMES_EXIT, done.stderr
+    description = json.loads(done.stdout)
+    assert (description["keys"], description["bad_names"]) == ([], ["single\\nfile\\xff"])
+    assert CANARY not in done.stdout + done.stderr

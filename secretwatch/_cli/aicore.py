@@ -225,7 +225,7 @@ def _run(command: Any) -> int:
     except ModuleNotFoundError as exc:
         print(
             f"secretwatch: this command needs the aicore extra ({exc.name} is not installed): "
-            "pip install 'secretwatch[aicore]'",
+            "pip install 'path/to/secretwatch[aicore]' (a checkout: it is not on PyPI yet)",
             file=sys.stderr,
         )
         return 2

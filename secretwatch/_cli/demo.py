@@ -97,7 +97,7 @@ def _sidecar_demo(volume: AtomicVolume, payload: dict[str, bytes], out: TextIO) 
         from secretwatch._cli.sidecar.config import WatchOptionsModel  # noqa: PLC0415
         from secretwatch._cli.sidecar.service import Service, build_actions  # noqa: PLC0415
     except ModuleNotFoundError:
-        print("\nsidecar: skipped (pip install 'secretwatch[sidecar]' to see it)", file=out)
+        print("\nsidecar: skipped (install the sidecar extra to see it)", file=out)
         return 0
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415
 
@@ -161,7 +161,7 @@ def _operator_demo(out: TextIO) -> int:
     try:
         from secretwatch.aicore import Scope, SecretsAPI  # noqa: PLC0415 (the aicore extra)
     except ModuleNotFoundError:
-        print("\noperator: skipped (pip install 'secretwatch[aicore]' to see it)", file=out)
+        print("\noperator: skipped (install the aicore extra to see it)", file=out)
         return 0
     from secretwatch.testing import AtomicVolume, FakeAICore  # noqa: PLC0415
 

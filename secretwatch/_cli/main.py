@@ -28,13 +28,13 @@ from secretwatch._cli.show import (
     FINGERPRINT_KEY_VARIABLE,
     bad_names_warning,
     describe_volume,
-    escaped,
     print_volume,
 )
 from secretwatch._cli.sidecar.config import RunOptionsModel, WatchOptionsModel
 from secretwatch._cli.usage import UsageError, refuse_unknown_variables
 from secretwatch._errors import SecretWatchError
 from secretwatch._logging import configure_logging
+from secretwatch._read.names import escaped
 from secretwatch._watch.watcher import DEFAULT_MAX_BYTES
 
 __all__ = ["cli", "main"]
@@ -221,7 +221,7 @@ def _sidecar_module(name: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         raise SystemExit(
             f"secretwatch {name} needs the sidecar extra ({exc.name} is not installed): "
-            "pip install 'secretwatch[sidecar]'"
+            "pip install 'path/to/secretwatch[sidecar]' (a checkout: it is not on PyPI yet)"
         ) from None
 
 

@@ -22,6 +22,7 @@ import os
 import secrets
 from typing import Any, TextIO
 
+from secretwatch._read.names import escaped
 from secretwatch._read.volume import Layout, is_subpath_mount, read_volume
 
 __all__ = [
@@ -37,8 +38,6 @@ FINGERPRINT_KEY_VARIABLE = "SECRETWATCH_FINGERPRINT_KEY"
 BAD_NAMES_EXIT = 3
 """``show``'s exit status when it listed the volume but some names in it are not printable
 UTF-8: not 0, since a watcher rejects that volume; not 1 (nothing could be shown)."""
-_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
-
 _WRITERS = {
     Layout.KUBELET: "kubelet (atomic writer, ..data symlink)",
     Layout.DIRECTORY: "plain directory",
@@ -75,31 +74,6 @@ def describe_volume(path: str, *, max_bytes: int) -> dict[str, Any]:
             for name, data in sorted(version.files.items())
         ],
     }
-
-
-def escaped(text: str, *, backslash: bool = True) -> str:
-    """``text`` with every character that is not printable escaped as bash's ``$'...'``
-    and Python's bytes literals read it: ``\\n``, ``\\r``, ``\\t``, else ``\\xHH`` for
-    each of its UTF-8 bytes (U+0085 is ``\\xc2\\x85``), and a byte that is not UTF-8 (a
-    lone surrogate from ``os.fsdecode``) as itself (``\\xff``); with ``backslash``, every
-    backslash doubled. The result is printable, and reads back as the name's bytes: two
-    names never show alike, and ``rm $'...'`` of what is shown removes that file."""
-    if text.isprintable() and not (backslash and "\\" in text):
-        return text
-    return "".join(
-        char if char.isprintable() and not (backslash and char == "\\") else _escape(char)
-        for char in text
-    )
-
-
-def _escape(char: str) -> str:
-    if char in _SHORT_ESCAPES:
-        return _SHORT_ESCAPES[char]
-    try:
-        data = char.encode("utf-8", "surrogateescape")  # a byte that was not UTF-8: itself
-    except UnicodeEncodeError:  # a lone surrogate that came from no file name
-        return f"\\u{ord(char):04x}"
-    return "".join(f"\\x{byte:02x}" for byte in data)
 
 
 def bad_names_warning(description: dict[str, Any]) -> str | None:

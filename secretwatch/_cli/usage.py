@@ -26,7 +26,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from secretwatch._cli.config import ENV_PREFIX
-from secretwatch._cli.show import escaped
+from secretwatch._read.names import escaped
 
 __all__ = ["Parser", "UsageError", "parse", "refuse_unknown_variables"]
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from secretwatch._errors import ReadError, SymlinkEscapeError, VolumeNotFoundError
+from secretwatch._read.names import escaped
 
 __all__ = [
     "CHANGED",
@@ -132,7 +133,7 @@ def list_open(path: str, root: int | None, *, skip_bad_names: bool = False) -> L
         OSError: a directory can't be listed (``errno`` in :data:`CHANGED`: a writer is at work).
     """
     if root is None:
-        return _list_file(path)
+        return _list_file(path, skip_bad_names)
     real_root = os.path.realpath(path)
     try:
         revision = os.readlink(DATA_LINK, dir_fd=root)
@@ -145,14 +146,22 @@ def list_open(path: str, root: int | None, *, skip_bad_names: bool = False) -> L
     return _list_kubelet(path, root, real_root, revision, skip_bad_names)
 
 
-def _list_file(path: str) -> Listing:
+def _list_file(path: str, skip_bad_names: bool) -> Listing:
     key = os.path.basename(path)
+    if not key.isprintable():  # a key as any other: printable UTF-8
+        if not skip_bad_names:
+            message = f"the name of {escaped(path)} is not printable UTF-8, so not a key"
+            raise ReadError(message, path=path)
+        bad_names: tuple[str, ...] = (key,)
+    else:
+        bad_names = ()
     parent = os.path.dirname(os.path.abspath(path))
     real = os.path.realpath(path)
     watch: dict[str, frozenset[str]] = {parent: frozenset({key, DATA_LINK})}
     real_parent, real_name = os.path.split(real)
     watch[real_parent] = watch.get(real_parent, frozenset()) | {real_name}
-    return Listing(Layout.FILE, None, ((key, "", path),), tuple(watch.items()))
+    entries = () if bad_names else ((key, "", path),)
+    return Listing(Layout.FILE, None, entries, tuple(watch.items()), bad_names)
 
 
 def _list_directory(path: str, root: int, real_root: str, skip_bad_names: bool) -> Listing:
@@ -273,7 +282,9 @@ def walk(
                         if skip_bad_names:  # a directory is left out whole: say so
                             bad.append(key + "/" if entry.is_dir(follow_symlinks=False) else key)
                             continue
-                        message = f"{path} has a file name that is not printable UTF-8: {key!r}"
+                        message = (
+                            f"{path} has a file name that is not printable UTF-8: '{escaped(key)}'"
+                        )
                         raise ReadError(message, path=path)
                     if entry.is_file(follow_symlinks=False):  # the most common first
                         entries.append((key, directory, entry.name))
