@@ -6,6 +6,18 @@ error bodies, paging, and a replication map of tenant-wide secrets that turns tr
 ``replication_delay`` seconds. Each accepted change can be projected into a local volume,
 written as the kubelet writes it. Faults (429, 503, ...) can be queued for the next
 requests; every request is recorded (without its body) for assertions.
+
+It invents no rule: each rule it enforces names its source in a comment beside it,
+
+- ``[spec]``: the AI API's published OpenAPI specification (the ``aicore.yaml`` that SAP's
+  SDKs are generated from, AI Core 2.41), by its path;
+- ``[docs]``: SAP's AI Core documentation ("Update a Generic Secret", "Consume Generic
+  Secrets in Executions or Deployments", "Get Generic Secrets");
+- ``[RFC 6749]``: OAuth 2.0, for the token endpoint.
+
+What no source defines is not enforced unless a test asks for it: a limit of a scope other
+than tenant-wide (``quotas``), the status of a second create of one name (``exists_status``).
+Headers that name no documented scope are refused rather than guessed at.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,13 +37,19 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from secretwatch.testing._volume import AtomicVolume
 
-__all__ = ["FakeAICore", "RecordedRequest"]
+__all__ = ["DEFAULT_QUOTAS", "FakeAICore", "RecordedRequest"]
 
-_NAME = re.compile(r"[a-z0-9\-.]{1,252}")
+_NAME = re.compile(r"[a-z0-9\-.]{1,252}")  # [spec] BckndsecretName
+# [spec] BckndGenericSecretLabel.key's pattern, its dots literal: [docs] "only keys with
+# prefix ext.ai.sap.com/ may be modified"
 _LABEL_KEY = re.compile(r"ext\.ai\.sap\.com/(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]){1,48}")
+# [docs] "cannot be updated by PATCH"
 _FIXED = {"ext.ai.sap.com/document-grounding", "ext.ai.sap.com/documentRepositoryType"}
 _TENANT_WIDE = "*"
 _MAIN = ""
+_DEFAULT_GROUP = "default"
+# [docs] "At most five tenant-wide secrets per tenant by default"
+DEFAULT_QUOTAS: Mapping[str, int] = {_TENANT_WIDE: 5}
 
 
 @dataclass
@@ -62,6 +81,13 @@ class FakeAICore:
             ``resourceGroupSecretReplicationStatus`` or the spec's
             ``resourceGroupSecretsSyncStatus``).
         token_lifetime: the ``expires_in`` of its tokens.
+        quotas: the most generic secrets a scope may hold, by scope (named as for
+            :meth:`data`): SAP documents the tenant-wide limit only, five
+            (:data:`DEFAULT_QUOTAS`). A scope left out has no limit, and its quota endpoint
+            answers 501 rather than a number of the stand-in's own.
+        exists_status: the status of a create of a name its scope holds already, which
+            changes nothing. The spec defines none (its POST lists 200, 400 and the common
+            errors), so 400 by default; SAP's Python SDK expects a 409.
     """
 
     def __init__(
@@ -73,6 +99,8 @@ class FakeAICore:
         replication_delay: float = 0.0,
         replication_field: str = "resourceGroupSecretReplicationStatus",
         token_lifetime: int = 3600,
+        quotas: Mapping[str, int] | None = None,
+        exists_status: int = 400,
     ):
         self.client_id = client_id
         self.client_secret = client_secret
@@ -80,6 +108,8 @@ class FakeAICore:
         self.replication_delay = replication_delay
         self.replication_field = replication_field
         self.token_lifetime = token_lifetime
+        self.quotas = dict(DEFAULT_QUOTAS if quotas is None else quotas)
+        self.exists_status = exists_status
         self.requests: list[RecordedRequest] = []
         self.tokens: list[str] = []  # issued, newest last; revoke() empties it
         self._faults: list[tuple[int, dict[str, str]]] = []
@@ -194,13 +224,10 @@ class FakeAICore:
     ) -> tuple[int, Any, dict[str, str]]:
         if path == "/oauth/token":
             return self._token(body)
-        if path == "/v2/admin/resourceQuota/secrets":
-            if self._authorized(handler):
-                count = sum(len(secrets) for secrets in self._secrets.values())
-                return 200, {"usage": {"count": count}, "quota": {"maxCount": 5}}, {}
-            return _error(401, "Unauthorized", "the token is missing, expired or revoked")
-        if not path.startswith("/v2/admin/secrets"):
+        quota = path == "/v2/admin/resourceQuota/secrets"
+        if not (quota or path.startswith("/v2/admin/secrets")):
             return _error(404, "NotFound", "no such endpoint")
+        # [spec] BckndtokenHeader; default BckndCommonError ("HTTP status codes 401, 403 or 500")
         if not self._authorized(handler):
             return _error(401, "Unauthorized", "the token is missing, expired or revoked")
         if self._faults:
@@ -208,7 +235,11 @@ class FakeAICore:
             return (*_error(status, "Injected", "an injected fault")[:2], headers)
         scope = _scope(handler.headers)
         if scope is None:
-            return _error(400, "BadRequest", "a scope header is missing")
+            return _error(400, "BadRequest", "these scope headers name no documented scope")
+        if quota:
+            if handler.command != "GET":
+                return _error(405, "MethodNotAllowed", "not allowed here")
+            return self._quota(scope, parse_qs(query))
         name = unquote(path.removeprefix("/v2/admin/secrets").strip("/"))
         secrets = self._secrets.setdefault(scope, {})
         method = handler.command
@@ -218,13 +249,13 @@ class FakeAICore:
             if method == "POST":
                 return self._create(scope, secrets, _json(body))
             return _error(405, "MethodNotAllowed", "not allowed here")
-        if name not in secrets:
+        if name not in secrets:  # [spec] 404 BckndNotFound on /admin/secrets/{secretName}
             return _error(404, "NotFound", f"secret {name} not found")
         if method == "GET":
             return 200, self._details(scope, name, secrets[name]), {}
         if method == "PATCH":
             return self._update(scope, name, secrets[name], _json(body))
-        if method == "DELETE":
+        if method == "DELETE":  # [spec] 200 "The secret has been removed", no body
             del secrets[name]
             return 200, None, {}
         return _error(405, "MethodNotAllowed", "not allowed here")
@@ -233,6 +264,8 @@ class FakeAICore:
         return handler.headers.get("Authorization", "").removeprefix("Bearer ") in self.tokens
 
     def _token(self, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        # [docs] Credentials: POST <url>/oauth/token, grant_type=client_credentials with the
+        # client id and secret -> {access_token, expires_in}; [RFC 6749] 5.2: invalid_client
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         if (form.get("client_id"), form.get("client_secret")) != (
             self.client_id,
@@ -247,10 +280,21 @@ class FakeAICore:
         self, scope: str, secrets: dict[str, _Secret], body: Any
     ) -> tuple[int, Any, dict[str, str]]:
         name = body.get("name", "") if isinstance(body, dict) else ""
+        # [spec] BckndGenericSecretPostBody.name: 1-252 characters, ^[a-z0-9\-\.]+$
         if not _NAME.fullmatch(str(name)):
             return _error(400, "BadRequest", "invalid secret name")
+        # one secret per name and scope ([spec] /admin/secrets/{secretName} names one); the
+        # status of a second create is not published: exists_status (see the class)
         if name in secrets:
-            return _error(409, "Conflict", f"secret {name} exists already")
+            code = "Conflict" if self.exists_status == 409 else "BadRequest"
+            return _error(self.exists_status, code, f"secret {name} exists already")
+        limit = self.quotas.get(scope)
+        if limit is not None and len(secrets) >= limit:
+            # [docs] "At most five tenant-wide secrets per tenant by default". The status and
+            # message at the limit are not published ([spec] lists 400 and the common errors
+            # for this POST): a 400 in the API's error object
+            message = f"the quota of generic secrets in this scope is reached ({limit})"
+            return _error(400, "BadRequest", message)
         data, labels, problem = _data_and_labels(body, patch=False)
         if problem:
             return _error(400, "BadRequest", problem)
@@ -262,12 +306,14 @@ class FakeAICore:
     def _update(
         self, scope: str, name: str, secret: _Secret, body: Any
     ) -> tuple[int, Any, dict[str, str]]:
+        # [docs] PATCH updates "the data and/or labels provided" (the [spec] marks data required
+        # and says it replaces the data: a PATCH of labels alone keeps the data, as the docs say)
         data, labels, problem = _data_and_labels(body, patch=True)
         if problem:
             return _error(400, "BadRequest", problem)
         if data is not None:
             secret.data = data
-        for key, value in (labels or {}).items():
+        for key, value in (labels or {}).items():  # [docs] an empty value removes a label
             if value:
                 secret.labels[key] = value
             else:
@@ -279,14 +325,35 @@ class FakeAICore:
     def _list(
         self, scope: str, secrets: dict[str, _Secret], query: dict[str, list[str]]
     ) -> tuple[int, Any, dict[str, str]]:
+        # [spec] Bckndtop, Bckndskip: integers, minimum 0 (no default $top: all of them)
         try:
-            top = int(query.get("$top", ["10000"])[0])
+            top = int(query.get("$top", [str(len(secrets))])[0])
             skip = int(query.get("$skip", ["0"])[0])
         except ValueError:
             return _error(400, "BadRequest", "$top and $skip must be numbers")
+        if top < 0 or skip < 0:
+            return _error(400, "BadRequest", "$top and $skip must be 0 or more")
         names = sorted(secrets)[skip : skip + top]
         resources = [self._details(scope, name, secrets[name]) for name in names]
-        return 200, {"count": len(secrets), "resources": resources}, {}
+        # [spec] Bckndcount: with $count=true, "a count of all the items present on the
+        # server"; else (the default) "a count of the items present in the response"
+        every = query.get("$count", ["false"])[0].lower() == "true"
+        count = len(secrets) if every else len(resources)
+        return 200, {"count": count, "resources": resources}, {}
+
+    def _quota(self, scope: str, query: dict[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
+        # [spec] GET /admin/resourceQuota/secrets: "the quota for tenant-scoped or tenant-wide
+        # generic secrets" of the scope the headers name, as BckndCommonResourceQuotaResponse
+        # {usage: {count}, quota: {maxCount}}; the number is [docs]' (see DEFAULT_QUOTAS)
+        limit = self.quotas.get(scope)
+        if limit is None:
+            message = "no quota of this scope is documented: give FakeAICore(quotas=...) one"
+            return _error(501, "NotImplemented", message)
+        answer: dict[str, Any] = {"quota": {"maxCount": limit}}
+        # [spec] BckndquotaOnly: "only the quota of the resource and not the quota usage"
+        if query.get("quotaOnly", ["false"])[0].lower() != "true":
+            answer["usage"] = {"count": len(self._secrets.get(scope, {}))}
+        return 200, answer, {}
 
     def _details(self, scope: str, name: str, secret: _Secret) -> dict[str, Any]:
         details: dict[str, Any] = {
@@ -294,7 +361,7 @@ class FakeAICore:
             "createdAt": secret.created_at,
             "labels": [{"key": k, "value": v} for k, v in sorted(secret.labels.items())],
         }
-        if scope == _TENANT_WIDE:
+        if scope == _TENANT_WIDE:  # [docs], [spec] BckndGenericSecretDetails: tenant-wide only
             done = time.monotonic() - secret.updated >= self.replication_delay
             details[self.replication_field] = dict.fromkeys(self.resource_groups, done)
         return details
@@ -333,11 +400,19 @@ class FakeAICore:
 
 
 def _scope(headers: Any) -> str | None:
+    """The scope the headers name ([docs] Scopes: ``AI-Tenant-Scope: true`` the main tenant,
+    ``AI-Resource-Group: <rg>`` a group, both with ``*`` tenant-wide), or ``None`` for a
+    combination no source defines (refused, not guessed at)."""
     tenant = headers.get("AI-Tenant-Scope", "").lower() == "true"
     group = headers.get("AI-Resource-Group")
     if tenant:
         return _TENANT_WIDE if group == "*" else (_MAIN if group is None else None)
-    return None if group in (None, "", "*") else group  # "*" needs AI-Tenant-Scope
+    if group is None:
+        # issue 18: served in resource group "default". The [spec] states this fallback for
+        # the object-store secrets (Bckndai-resource-group-default: 'Uses "default" if value
+        # not provided'); for generic secrets (Bckndai-resource-group) it states no default
+        return _DEFAULT_GROUP
+    return None if group in ("", "*") else group  # "*" needs AI-Tenant-Scope
 
 
 def _json(body: bytes) -> Any:
@@ -350,31 +425,33 @@ def _json(body: bytes) -> Any:
 def _data_and_labels(  # noqa: PLR0911 (one return per rule)
     body: Any, *, patch: bool
 ) -> tuple[dict[str, bytes] | None, dict[str, str] | None, str]:
-    if not isinstance(body, dict):
+    if not isinstance(body, dict):  # [spec] BckndGenericSecretPostBody, ...PatchBody: objects
         return None, None, "the body is not a JSON object"
     data = None
-    if "data" in body:
+    if "data" in body:  # [spec] BckndGenericSecretData: "Base64 encoded secret data"
         try:
             data = {str(k): base64.b64decode(v, validate=True) for k, v in body["data"].items()}
         except (binascii.Error, ValueError, AttributeError, TypeError):
             return None, None, "data values must be base64"
-    elif not patch:
+    elif not patch:  # [spec] BckndGenericSecretPostBody: required name, data
         return None, None, "data is required"
     labels = None
     if "labels" in body:
         labels = {}
         for item in body["labels"]:
             key, value = str(item.get("key", "")), str(item.get("value", ""))
+            # [spec] BckndGenericSecretLabel.key: the pattern, maxLength 63 (and [docs])
             if len(key) > 63 or not _LABEL_KEY.fullmatch(key):
                 return None, None, "a label key breaks the rules"
-            if patch and key in _FIXED:
+            if patch and key in _FIXED:  # [docs] "cannot be updated by PATCH"
                 return None, None, "this label can't be updated"
-            if len(value) > 5000:
+            if len(value) > 5000:  # [spec] BckndGenericSecretLabel.value: maxLength 5000
                 return None, None, "a label value is too long"
             labels[key] = value
     return data, labels, ""
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, Any, dict[str, str]]:
+    """[spec] BckndErrorResponse: ``{"error": {"code", "message", "requestId", ...}}``."""
     body = {"error": {"code": code, "message": message, "requestId": f"req-{time.time_ns()}"}}
     return status, body, {}
