@@ -8,7 +8,7 @@ import pytest
 
 from secretwatch._cli.main import cli
 
-COMMANDS = ("run", "watch", "show", "rotate", "status", "demo")
+COMMANDS = ("run", "watch", "show", "rotate", "status", "create", "list", "delete", "demo")
 # what pydantic-settings writes by itself: type names as metavars, defaults as Python sees them
 PYTHON_TYPES = re.compile(
     r"\b(str|int|float|bool)\b|list\[|default factory|\(default: (null|None|False|True|\[\])\)"

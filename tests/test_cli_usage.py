@@ -283,7 +283,11 @@ def test_no_argument_list_makes_a_value_show(args: list[str]) -> None:
             "unknown variable secretwatch_webhok",
         ),
         (["run", "v", "--", "true"], "SECRETWATCH_ONCE", "is read by watch, not by run"),
-        (["watch", "v", "--no-action"], "SECRETWATCH_JSON", "is read by show and status, not by"),
+        (
+            ["watch", "v", "--no-action"],
+            "SECRETWATCH_JSON",
+            "is read by show, rotate, status, create, list and delete, not by",
+        ),
         (["show", "v"], "SECRETWATCH_WEBHOK", "(did you mean SECRETWATCH_WEBHOOK?)"),
         # the action the misspelt variable meant to give is missing: the variable is named
         (["watch", "v"], "SECRETWATCH_WEBHOK", "(did you mean SECRETWATCH_WEBHOOK?)"),

@@ -21,8 +21,9 @@ from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, CliPositionalArg, NoDecode
 
 from secretwatch._cli.config import CLI_CONFIG, JsonOption
+from secretwatch._read.names import escaped
 
-__all__ = ["Rotate", "Status", "hidden_values", "hide_values"]
+__all__ = ["Rotate", "Status", "hidden_values", "hide_values", "repeated_keys", "scope_json"]
 
 # the values of --set, --set-file and --label, in order; the parser sees "@<index>"
 _hidden: ContextVar[tuple[str, ...]] = ContextVar("hidden_values", default=())
@@ -66,12 +67,11 @@ def _restore(value: Any) -> Any:
 Pairs = Annotated[list[str], NoDecode, BeforeValidator(_restore)]
 
 
-class _Scoped(BaseSettings):
-    """A secret and its scope."""
+class _InScope(BaseSettings):
+    """A scope (``list`` takes no secret's name)."""
 
     model_config = CLI_CONFIG
 
-    name: CliPositionalArg[str] = Field(description="the generic secret's name")
     resource_group: str | None = Field(
         default=None, description="in this resource group", json_schema_extra={"metavar": "NAME"}
     )
@@ -81,7 +81,7 @@ class _Scoped(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _one_scope(self) -> _Scoped:
+    def _one_scope(self) -> _InScope:
         given = [self.resource_group is not None, self.main_tenant, self.tenant_wide]
         if sum(given) != 1:
             raise ValueError(
@@ -100,7 +100,13 @@ class _Scoped(BaseSettings):
         return Scope.resource_group(str(self.resource_group))
 
 
-class Rotate(_Scoped):
+class _Scoped(_InScope):
+    """A secret and its scope."""
+
+    name: CliPositionalArg[str] = Field(description="the generic secret's name")
+
+
+class Rotate(_Scoped, JsonOption):
     """Update a generic secret's data and labels, and with --wait, wait for replication.
 
     Credentials from AICORE_SERVICE_KEY (JSON, or a file), or AICORE_AUTH_URL,
@@ -114,7 +120,8 @@ class Rotate(_Scoped):
     )
     cli_examples: ClassVar[str] = """examples:
   secretwatch rotate shared-key --tenant-wide --set-file token=/run/new-token --wait
-  secretwatch rotate my-secret --resource-group default --set some-credential=value"""
+  secretwatch rotate my-secret --resource-group default --set some-credential=value
+  secretwatch rotate shared-key --tenant-wide --label ext.ai.sap.com/rotated=1 --json"""
 
     set: Pairs = Field(
         default_factory=list,
@@ -147,6 +154,7 @@ class Rotate(_Scoped):
         for pair in [*self.set, *self.set_file, *self.label]:
             if "=" not in pair or not pair.partition("=")[0]:
                 raise ValueError("--set, --set-file and --label take KEY=VALUE")
+        repeated_keys(self.set, self.set_file, self.label)
         return self
 
     def cli_cmd(self) -> None:
@@ -168,16 +176,27 @@ class Rotate(_Scoped):
         with SecretsAPI.from_env() as api:
             api.update(self.name, data=data, labels=_pairs(self.label) or None, scope=scope)
             keys = ", ".join(sorted(data or {})) or "no data"
-            print(f"updated {self.name} ({scope}): {keys}")
+            if not self.json:
+                print(f"updated {self.name} ({scope}): {keys}")
+            replication = None
             if self.wait and scope.group == "*":  # only tenant-wide secrets replicate
                 secret = api.wait_replicated(self.name, timeout=self.timeout, scope=scope)
+                replication = secret.replication
                 groups = ", ".join(sorted(secret.replication or {}))
-                print(f"replicated into every resource group: {groups}")
+                if not self.json:
+                    print(f"replicated into every resource group: {groups}")
+        if self.json:
+            updated = {"name": self.name, "scope": scope_json(scope), "keys": sorted(data or {})}
+            labels = sorted(_pairs(self.label))
+            print(json.dumps({**updated, "labels": labels, "replication": replication}, indent=2))
         return 0
 
 
 class Status(_Scoped, JsonOption):
-    """Show a generic secret: creation time, labels, replication status. Never values."""
+    """Show a generic secret: creation time, labels, replication status. Never values.
+
+    For a tenant-wide secret, also the tenant's quota of them (how many it has, and the most).
+    """
 
     cli_usage: ClassVar[str] = (
         "secretwatch status [OPTIONS] NAME (--resource-group NAME | --main-tenant | --tenant-wide)"
@@ -194,13 +213,18 @@ class Status(_Scoped, JsonOption):
 
         with SecretsAPI.from_env() as api:
             secret = api.get(self.name, scope=self.scope())
-        description = {
+            quota, quota_error = _quota(api, self.scope())
+        description: dict[str, Any] = {
             "name": secret.name,
             "created_at": secret.created_at.isoformat() if secret.created_at else None,
             "labels": secret.labels,
             "replication": secret.replication,
             "replicated": secret.replicated if secret.replication is not None else None,
         }
+        if self.scope().group == "*":  # SAP documents a quota of tenant-wide secrets
+            description["quota"] = quota
+            if quota_error:
+                description["quota_error"] = quota_error
         if self.json:
             print(json.dumps(description, indent=2))
             return 0
@@ -211,11 +235,52 @@ class Status(_Scoped, JsonOption):
         if secret.replication is not None:
             for group, done in sorted(secret.replication.items()):
                 print(f"replication: {group}: {'done' if done else 'pending'}")
+        if quota is not None:
+            print(f"quota:       {quota['count']} of {quota['limit']} tenant-wide secrets")
+        elif quota_error:
+            print(f"quota:       unknown ({quota_error})")
         return 0
 
 
 def _pairs(pairs: list[str]) -> dict[str, str]:
     return dict(pair.partition("=")[::2] for pair in pairs)
+
+
+def repeated_keys(sets: list[str], set_files: list[str], labels: list[str]) -> None:
+    """Refuse a data key given twice (by ``--set`` and ``--set-file`` together, too) or a
+    label given twice: which value was meant can't be known. Names the key, never a value.
+
+    Raises:
+        ValueError: the first key given twice.
+    """
+    for options, pairs in (("--set and --set-file", [*sets, *set_files]), ("--label", labels)):
+        seen: set[str] = set()
+        for pair in pairs:
+            key = pair.partition("=")[0]
+            if key in seen:
+                raise ValueError(f"{options} give the key {escaped(key)!r} more than once")
+            seen.add(key)
+
+
+def scope_json(scope: Any) -> dict[str, Any]:
+    """A :class:`Scope` as ``--json`` prints it: the options that name it."""
+    tenant_wide, main_tenant = scope.group == "*", scope.group is None
+    group = None if tenant_wide or main_tenant else scope.group
+    return {"tenant_wide": tenant_wide, "main_tenant": main_tenant, "resource_group": group}
+
+
+def _quota(api: Any, scope: Any) -> tuple[dict[str, int | None] | None, str | None]:
+    """The tenant-wide quota (count and limit) for a tenant-wide scope, else nothing; an
+    error reading it is said, not fatal (a role may read secrets but not quotas)."""
+    from secretwatch.aicore import AICoreError  # noqa: PLC0415 (the aicore extra)
+
+    if scope.group != "*":
+        return None, None
+    try:
+        quota = api.quota(scope=scope)
+    except AICoreError as exc:
+        return None, str(exc)
+    return {"count": quota.count, "limit": quota.limit}, None
 
 
 def _run(command: Any) -> int:

@@ -23,6 +23,7 @@ from secretwatch._cli.aicore import Rotate, Status, hidden_values, hide_values
 from secretwatch._cli.config import CLI_CONFIG, ENV_PREFIX, JsonOption
 from secretwatch._cli.demo import run_demo
 from secretwatch._cli.helptext import command_line, command_models
+from secretwatch._cli.lifecycle import Create, Delete, ListSecrets
 from secretwatch._cli.show import (
     BAD_NAMES_EXIT,
     FINGERPRINT_KEY_VARIABLE,
@@ -178,6 +179,13 @@ class Cli(BaseSettings):
     status: CliSubCommand[Status] = Field(
         description="show an AI Core generic secret's labels and replication"
     )
+    create: CliSubCommand[Create] = Field(
+        description="create an AI Core generic secret; refuses one that exists"
+    )
+    list: CliSubCommand[ListSecrets] = Field(
+        description="list the AI Core generic secrets of a scope, never their values"
+    )
+    delete: CliSubCommand[Delete] = Field(description="delete an AI Core generic secret (--yes)")
     demo: CliSubCommand[Demo] = Field(description="rotate a volume in a temporary directory")
 
     def cli_cmd(self) -> None:

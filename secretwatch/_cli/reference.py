@@ -37,7 +37,8 @@ def _command(command: str, model: type[BaseModel]) -> str:
     usage = getattr(model, "cli_usage", None)
     if usage:
         lines += ["```text", usage, "```", ""]
-    rows = [_row(name, field) for name, field in model.model_fields.items()]
+    fields = model.model_fields.items()  # a positional first, though a base class's come first
+    rows = [_row(*item) for item in sorted(fields, key=lambda item: not _positional(item[1]))]
     if rows:
         lines += [
             "| option, and its variable | default | meaning |",
@@ -62,7 +63,7 @@ def _first_paragraph(model: type[BaseModel]) -> str:
 
 def _row(name: str, field: FieldInfo) -> str:
     option = field.alias or name
-    if _CliPositionalArg in field.metadata:
+    if _positional(field):
         shown = f"`{metavar(option, field, option.upper())}`"
     else:
         flag = "--" + option.replace("_", "-")
@@ -72,6 +73,10 @@ def _row(name: str, field: FieldInfo) -> str:
     default = default_text(field)
     meaning = (field.description or "").replace("|", "\\|")
     return f"| {shown}<br>{variable} | {'`' + default + '`' if default else ''} | {meaning} |"
+
+
+def _positional(field: FieldInfo) -> bool:
+    return _CliPositionalArg in field.metadata
 
 
 def _choices(field: FieldInfo) -> str:

@@ -244,7 +244,8 @@ def refuse_unknown_variables(
             continue
         name = escaped(variable)
         if upper in others:
-            owners = " and ".join(others[upper])
+            *most, last = others[upper]  # "show, rotate and status"
+            owners = f"{', '.join(most)} and {last}" if most else last
             problems.append(f"{name} is read by {owners}, not by {command}")
             continue
         guess = _closest(upper, read)

@@ -19,7 +19,7 @@ from secretwatch.aicore._errors import (
     ReplicationTimeoutError,
 )
 from secretwatch.aicore._scope import Scope
-from secretwatch.aicore._secret import Secret
+from secretwatch.aicore._secret import Quota, Secret
 
 __all__ = [
     "AICoreError",
@@ -27,6 +27,7 @@ __all__ = [
     "ClientCredentials",
     "InvalidSecretError",
     "MalformedResponseError",
+    "Quota",
     "ReplicationTimeoutError",
     "Scope",
     "Secret",

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_ERROR_TEXT",
     "Details",
     "Page",
+    "QuotaAnswer",
     "TokenAnswer",
     "api_error",
     "check_status",
@@ -82,6 +83,22 @@ class Page(_Strict):
     resources: list[Details] = Field(default_factory=list, fail_fast=True)
 
 
+class _Usage(_Strict):
+    count: int
+
+
+class _Limit(_Strict):
+    maxCount: int
+
+
+class QuotaAnswer(_Strict):
+    """``GET /admin/resourceQuota/secrets``: ``{"usage": {"count"}, "quota": {"maxCount"}}``
+    (no usage with ``quotaOnly=true``)."""
+
+    usage: _Usage | None = None
+    quota: _Limit
+
+
 class TokenAnswer(_Strict):
     """The token endpoint's answer (OAuth client credentials)."""
 
@@ -90,7 +107,9 @@ class TokenAnswer(_Strict):
 
 
 _FIELD_NAMES = frozenset(
-    name for model in (_Label, Details, Page, TokenAnswer) for name in model.model_fields
+    name
+    for model in (_Label, Details, Page, _Usage, _Limit, QuotaAnswer, TokenAnswer)
+    for name in model.model_fields
 )
 
 

@@ -17,12 +17,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from secretwatch._backoff import backoff
 from secretwatch._http import bounded_client
-from secretwatch.aicore._answers import Details, Page, api_error, check_status, parse, read_body
+from secretwatch.aicore._answers import (
+    Details,
+    Page,
+    QuotaAnswer,
+    api_error,
+    check_status,
+    parse,
+    read_body,
+)
 from secretwatch.aicore._auth import ClientCredentials
 from secretwatch.aicore._errors import AICoreError, MalformedResponseError, ReplicationTimeoutError
 from secretwatch.aicore._rules import check_data, check_labels, check_name
 from secretwatch.aicore._scope import Scope
-from secretwatch.aicore._secret import Secret
+from secretwatch.aicore._secret import Quota, Secret
 
 __all__ = ["MAX_LISTED", "SecretsAPI"]
 
@@ -202,6 +210,17 @@ class SecretsAPI:
         """Delete the secret."""
         check_name(name)
         self._request("DELETE", f"/admin/secrets/{quote(name)}", scope)
+
+    def quota(self, *, scope: Scope) -> Quota:
+        """The generic-secret quota of the scope (``GET /admin/resourceQuota/secrets``):
+        how many secrets it holds, and the most it may.
+
+        Raises:
+            MalformedResponseError: the answer is not the documented quota object.
+        """
+        path = "/admin/resourceQuota/secrets"
+        answer = parse(QuotaAnswer, self._request("GET", path, scope, read=True), "GET", _v2(path))
+        return Quota(answer.usage.count if answer.usage else None, answer.quota.maxCount)
 
     def wait_replicated(
         self,

@@ -11,7 +11,20 @@ from typing import Any
 from secretwatch.aicore._answers import Details, parse
 from secretwatch.aicore._errors import MalformedResponseError
 
-__all__ = ["Secret"]
+__all__ = ["Quota", "Secret"]
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """The generic-secret quota of a scope.
+
+    Attributes:
+        count: how many secrets the scope holds (``None`` if the API did not say).
+        limit: the most it may hold (SAP documents five tenant-wide secrets by default).
+    """
+
+    count: int | None
+    limit: int
 
 
 @dataclass(frozen=True, slots=True)
