@@ -97,19 +97,24 @@ class Resolution:
     resource_group: str | None = None
     resource_group_source: str | None = None
     notes: tuple[str, ...] = field(default=())  # the other sources, and why not them
+    token_from: str = ""  # the name of the field that gave the token URL ("certurl"...)
+    api_from: str = ""  # the name of the field that gave the API URL
 
     def explain(self) -> list[str]:
         """Lines that say which source was used and why the others were not."""
         lines = [
             f"credentials: {self.source}",
             f"  method: {self.credentials.method}",
-            f"  token endpoint: {self.credentials.token_url}",
-            f"  API: {self.credentials.base_url}",
+            f"  token endpoint: from {self.token_from} (+ /oauth/token when missing)",
+            f"  API: from {self.api_from} (+ /v2 when missing)",
         ]
         if self.resource_group_source is None:
-            lines.append("resource group: none (give a scope flag)")
+            lines.append("resource group: none (a scope flag is needed)")
         else:
-            lines.append(f"resource group: from {self.resource_group_source}")
+            lines.append(
+                f"resource group: {self.resource_group} from {self.resource_group_source} "
+                "(when no scope flag is given)"
+            )
         lines += [f"not used: {note}" for note in self.notes]
         return lines
 
@@ -173,7 +178,15 @@ def resolve(
             f"({profile_file.path}), or bind an aicore service (VCAP_SERVICES)"
         )
     group, group_source = _resource_group(given, env, profile_file)
-    return Resolution(_complete(chosen), chosen.description, group, group_source, tuple(notes))
+    return Resolution(
+        _complete(chosen),
+        chosen.description,
+        group,
+        group_source,
+        tuple(notes),
+        token_from=chosen.names("cert_url" if "cert_url" in chosen.values else "auth_url"),
+        api_from=chosen.names("base_url"),
+    )
 
 
 def credentials_from_service_key(
