@@ -21,7 +21,7 @@ from secretwatch.aicore import AICoreError, APIError, ClientCredentials, Scope, 
 from secretwatch.testing import FakeAICore
 
 from .certificates import MutualTLS, mutual_tls
-from .conftest import TIMEOUT
+from .conftest import TIMEOUT, aicore_cli
 
 CANARY = "CANARY-x509-7f3e"
 RG = Scope.resource_group("default")
@@ -127,11 +127,13 @@ def test_an_x509_service_key_gets_its_token_over_mutual_tls_and_never_writes_its
 
 def test_the_leaf_alone_is_not_enough(fake: FakeAICore, certificates: MutualTLS) -> None:
     """A certificate field holding only the leaf fails the handshake (the server does not
-    know the intermediate): the chain is presented whole, not its first certificate."""
+    know the intermediate): the chain is presented whole, not its first certificate; and a
+    refused certificate is not retried."""
     key = {**fake.service_key(x509=True), "certificate": certificates.client_leaf}
     with SecretsAPI.from_service_key(key, retries=0) as api, pytest.raises(AICoreError) as info:
         api.list(scope=RG)
-    assert str(info.value).startswith("POST /oauth/token: ")
+    assert str(info.value).endswith("(TLS: a certificate was refused, the server's or ours)")
+    assert info.value.__cause__ is None
 
 
 def test_pem_text_with_literal_backslash_n_from_variables(fake: FakeAICore) -> None:
@@ -309,3 +311,44 @@ def test_a_passed_deadline_sends_nothing(scripted: list[Scripted]) -> None:
     with pytest.raises(AICoreError, match="no token by the deadline"):
         auth.token()
     assert server.arrivals == []
+
+
+def test_the_cli_rotates_with_an_x509_profile(fake: FakeAICore, tmp_path: Path) -> None:
+    """secretwatch rotate with an X.509 key in $AICORE_HOME/config.json and its resource
+    group as the scope: the token over mutual TLS, no value printed."""
+    with SecretsAPI.from_service_key(fake.service_key()) as api:
+        api.create("x509-rotated", data={"k": "old"}, scope=RG)
+    key = fake.service_key(x509=True)
+    config = {
+        "AICORE_CLIENT_ID": key["clientid"],
+        "AICORE_CERT_STR": key["certificate"],
+        "AICORE_KEY_STR": key["key"],
+        "AICORE_CERT_URL": key["certurl"],
+        "AICORE_BASE_URL": key["serviceurls"]["AI_API_URL"],
+        "AICORE_RESOURCE_GROUP": "default",
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    done = aicore_cli(
+        None,
+        "rotate",
+        "x509-rotated",
+        "--set",
+        f"k={CANARY}",
+        AICORE_HOME=str(tmp_path),
+        SSL_CERT_FILE=os.environ["SSL_CERT_FILE"],
+    )
+    assert done.returncode == 0, done.stderr
+    assert fake.data("x509-rotated", scope="default") == {"k": CANARY.encode()}
+    assert CANARY not in done.stdout + done.stderr
+    explained = aicore_cli(
+        None,
+        "status",
+        "--explain-credentials",
+        AICORE_HOME=str(tmp_path),
+        SSL_CERT_FILE=os.environ["SSL_CERT_FILE"],
+    )
+    assert "  method: X.509 certificate and key (text, loaded through an in-memory file)" in (
+        explained.stdout
+    )
+    assert "  certificate and key: loaded (checked here; no request was sent)" in explained.stdout
+    assert "BEGIN" not in explained.stdout

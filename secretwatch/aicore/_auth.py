@@ -137,6 +137,11 @@ class ClientCredentials(httpx.Auth):
                         else ", not done by the deadline"
                     )
                 status, body, problem = 0, b"", f"{type(exc).__name__}{late}"
+                if _tls_refused(exc):  # a certificate refused is refused again
+                    raise AICoreError(
+                        f"POST {self._path}: {type(exc).__name__} (TLS: a certificate was "
+                        "refused, the server's or ours)"
+                    ) from None
             if status == 200:
                 break
             if status and status not in _RETRY_STATUSES:  # 400, 401, 403...: not retried
@@ -180,3 +185,16 @@ def _retry_after(response: httpx.Response) -> float | None:
         return min(max(0.0, float(response.headers.get("Retry-After", ""))), _MAX_RETRY_AFTER)
     except ValueError:
         return None
+
+
+def _tls_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` comes of a TLS handshake that refused a certificate (an alert, or a
+    failed verification), not of a connection cut short."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) and not isinstance(
+            seen, ssl.SSLEOFError | ssl.SSLZeroReturnError
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
