@@ -280,12 +280,16 @@ def _core_url(url: httpx.URL) -> httpcore.URL:
     )
 
 
-def bounded_transport(url: str | httpx.URL, *, timeout: float) -> DeadlineTransport:
+def bounded_transport(
+    url: str | httpx.URL, *, timeout: float, ssl_context: ssl.SSLContext | None = None
+) -> DeadlineTransport:
     """A transport for requests to ``url``'s scheme and host, each of which ends within
     ``timeout`` seconds in all (connect, send and response, its body's reads included), on a
     new connection each, through the proxy the environment names for ``url``. For an
     https:// URL, it trusts the CA that ``SSL_CERT_FILE`` names when set; for an http://
     one, it makes no TLS context (loading the CA bundle takes tens of milliseconds).
+    ``ssl_context`` replaces the https:// one (an X.509 token request's, which presents a
+    client certificate; see ``aicore/_x509.py``).
 
     Raises:
         ValueError: the environment names a proxy that is not http:// or https://, or TLS
@@ -294,7 +298,7 @@ def bounded_transport(url: str | httpx.URL, *, timeout: float) -> DeadlineTransp
     url = httpx.URL(url)
     return DeadlineTransport(
         total=timeout,
-        ssl_context=tls_context() if url.scheme == "https" else None,
+        ssl_context=(ssl_context or tls_context()) if url.scheme == "https" else None,
         proxy=environment_proxy(url),
     )
 
@@ -311,13 +315,19 @@ def tls_context() -> ssl.SSLContext:
         raise ValueError(f"{where} cannot be loaded ({reason})") from None
 
 
-def bounded_client(url: str | httpx.URL, *, timeout: float, **options: Any) -> httpx.Client:
+def bounded_client(
+    url: str | httpx.URL,
+    *,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None = None,
+    **options: Any,
+) -> httpx.Client:
     """An ``httpx.Client`` for requests to ``url``'s host through a :func:`bounded_transport`
-    (each request ends within ``timeout`` seconds in all). ``options`` as for
-    ``httpx.Client``.
+    (each request ends within ``timeout`` seconds in all; ``ssl_context`` as there).
+    ``options`` as for ``httpx.Client``.
 
     Raises:
         ValueError: as :func:`bounded_transport`.
     """
-    transport = bounded_transport(url, timeout=timeout)
+    transport = bounded_transport(url, timeout=timeout, ssl_context=ssl_context)
     return httpx.Client(timeout=timeout, transport=transport, trust_env=False, **options)

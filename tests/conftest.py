@@ -54,11 +54,19 @@ class Recorder:
             pytest.fail(f"no rejection within {timeout} s")
 
 
-def aicore_cli(service_key: Mapping[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m secretwatch ARGS`` with ``service_key`` as its AI Core credentials (and
-    no other ``AICORE_*`` variable)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AICORE_")}
-    env["AICORE_SERVICE_KEY"] = json.dumps(service_key)
+def aicore_cli(
+    service_key: Mapping[str, Any] | None, *args: str, **variables: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -m secretwatch ARGS`` with ``service_key`` as its AI Core credentials, and
+    ``variables``: no other ``AICORE_*`` variable, no ``VCAP_SERVICES``, and a profile
+    directory that does not exist unless ``AICORE_HOME`` is given."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("AICORE_") and k != "VCAP_SERVICES"
+    }
+    env["AICORE_HOME"] = os.path.join(os.devnull, "no-aicore-home")
+    if service_key is not None:
+        env["AICORE_SERVICE_KEY"] = json.dumps(service_key)
+    env.update(variables)
     return subprocess.run(
         [sys.executable, "-m", "secretwatch", *args],
         capture_output=True,

@@ -88,7 +88,17 @@ def test_rotate_in_a_resource_group(fake: FakeAICore) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["rotate", "shared-key", "--set", "k=v"], 2, "give exactly one of --resource-group"),
+        (
+            ["rotate", "shared-key", "--set", "k=v"],
+            2,
+            "give one of --resource-group RG, --main-tenant and --tenant-wide (or set "
+            "AICORE_RESOURCE_GROUP",
+        ),
+        (
+            ["rotate", "shared-key", "--tenant-wide", "--main-tenant", "--set", "k=v"],
+            2,
+            "give exactly one of",
+        ),
         (["rotate", "shared-key", "--tenant-wide"], 2, "give --set KEY=VALUE"),
         (["rotate", "shared-key", "--tenant-wide", "--set", CANARY], 2, "take KEY=VALUE"),
         (["rotate", "Bad_Name", "--tenant-wide", "--set", "k=v"], 1, "secret name"),

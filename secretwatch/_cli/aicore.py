@@ -1,6 +1,7 @@
 """``secretwatch rotate`` and ``secretwatch status``: the operator's side, from a shell.
 
-Credentials come from ``AICORE_*`` variables (see :meth:`SecretsAPI.from_env`). Secret
+Credentials come from the sources SAP's SDK reads, in its order (see
+``aicore/_credentials.py``); ``status --explain-credentials`` says which one is used. Secret
 values given with ``--set KEY=VALUE`` are taken out of the arguments before pydantic-settings
 parses them (its list parsing splits at commas and reads JSON, which would mangle a value,
 and its errors quote what they parse): the parser only ever sees ``@0``, ``@1``... The
@@ -83,21 +84,43 @@ class _InScope(BaseSettings):
     @model_validator(mode="after")
     def _one_scope(self) -> _InScope:
         given = [self.resource_group is not None, self.main_tenant, self.tenant_wide]
-        if sum(given) != 1:
+        if sum(given) > 1:
             raise ValueError(
                 "give exactly one of --resource-group RG, --main-tenant and --tenant-wide"
             )
         return self
 
-    def scope(self) -> Any:
-        """The :class:`Scope` asked for."""
+    def scope(self, found: Any) -> Any:
+        """The :class:`Scope` asked for; without a scope flag, the resource group of the
+        credentials' resolution ``found`` (``AICORE_RESOURCE_GROUP``, the profile's)."""
         from secretwatch.aicore import Scope  # noqa: PLC0415 (the aicore extra)
 
         if self.tenant_wide:
             return Scope.tenant_wide()
         if self.main_tenant:
             return Scope.main_tenant()
-        return Scope.resource_group(str(self.resource_group))
+        if self.resource_group is not None:
+            return Scope.resource_group(self.resource_group)
+        if found.resource_group is None:
+            raise ValueError(
+                "give one of --resource-group RG, --main-tenant and --tenant-wide (or set "
+                "AICORE_RESOURCE_GROUP, or AICORE_RESOURCE_GROUP in the profile file)"
+            )
+        print(
+            f"secretwatch: resource group {found.resource_group} "
+            f"(from {found.resource_group_source}; no scope flag given)",
+            file=sys.stderr,
+        )
+        return Scope.resource_group(found.resource_group)
+
+    def connect(self) -> tuple[Any, Any]:
+        """A :class:`SecretsAPI` from the credentials SAP's SDK would find, and the scope
+        asked for (see :meth:`scope`)."""
+        from secretwatch.aicore import SecretsAPI  # noqa: PLC0415 (the aicore extra)
+        from secretwatch.aicore._credentials import resolve  # noqa: PLC0415
+
+        found = resolve()
+        return SecretsAPI.from_credentials(found.credentials), self.scope(found)
 
 
 class _Scoped(_InScope):
@@ -109,14 +132,15 @@ class _Scoped(_InScope):
 class Rotate(_Scoped, JsonOption):
     """Update a generic secret's data and labels, and with --wait, wait for replication.
 
-    Credentials from AICORE_SERVICE_KEY (JSON, or a file), or AICORE_AUTH_URL,
-    AICORE_CLIENT_ID, AICORE_CLIENT_SECRET and AICORE_BASE_URL. Values are never printed;
-    --set-file keeps them out of the process list too. The data given replaces the secret's
-    data: give every key.
+    Credentials as SAP's SDK finds them: AICORE_SERVICE_KEY (JSON, or a file), the AICORE_*
+    variables, the profile file ($AICORE_HOME/config.json), VCAP_SERVICES (see status
+    --explain-credentials). Without a scope flag, the resource group is AICORE_RESOURCE_GROUP
+    (or the profile's). Values are never printed; --set-file keeps them out of the process
+    list too. The data given replaces the secret's data: give every key.
     """
 
     cli_usage: ClassVar[str] = (
-        "secretwatch rotate [OPTIONS] NAME (--resource-group NAME | --main-tenant | --tenant-wide)"
+        "secretwatch rotate [OPTIONS] NAME [--resource-group NAME | --main-tenant | --tenant-wide]"
     )
     cli_examples: ClassVar[str] = """examples:
   secretwatch rotate shared-key --tenant-wide --set-file token=/run/new-token --wait
@@ -162,6 +186,7 @@ class Rotate(_Scoped, JsonOption):
 
     def _rotate(self) -> int:
         from secretwatch.aicore import SecretsAPI  # noqa: PLC0415 (the aicore extra)
+        from secretwatch.aicore._credentials import resolve  # noqa: PLC0415
 
         data: dict[str, bytes] | None = None
         if self.set or self.set_file:
@@ -172,8 +197,9 @@ class Rotate(_Scoped, JsonOption):
                 except OSError as exc:
                     print(f"secretwatch rotate: --set-file {key}: {exc.strerror}", file=sys.stderr)
                     return 2
-        scope = self.scope()
-        with SecretsAPI.from_env() as api:
+        found = resolve()
+        scope = self.scope(found)
+        with SecretsAPI.from_credentials(found.credentials) as api:
             api.update(self.name, data=data, labels=_pairs(self.label) or None, scope=scope)
             keys = ", ".join(sorted(data or {})) or "no data"
             if not self.json:
@@ -196,24 +222,72 @@ class Status(_Scoped, JsonOption):
     """Show a generic secret: creation time, labels, replication status. Never values.
 
     For a tenant-wide secret, also the tenant's quota of them (how many it has, and the most).
+    With --explain-credentials, say where the AI Core credentials come from (the source
+    used, the ones not used and why, the resource group used without a scope flag) and check
+    that an X.509 certificate and key load; names only, never a value, and no request.
     """
 
     cli_usage: ClassVar[str] = (
-        "secretwatch status [OPTIONS] NAME (--resource-group NAME | --main-tenant | --tenant-wide)"
+        "secretwatch status [OPTIONS] NAME [--resource-group NAME | --main-tenant | "
+        "--tenant-wide]\n       secretwatch status --explain-credentials [--json]"
     )
     cli_examples: ClassVar[str] = """examples:
   secretwatch status shared-key --tenant-wide
-  secretwatch status my-secret --resource-group default --json"""
+  secretwatch status my-secret --resource-group default --json
+  secretwatch status --explain-credentials"""
+
+    name: CliPositionalArg[str | None] = Field(  # type: ignore[assignment]
+        default=None, description="the generic secret's name"
+    )
+    explain_credentials: bool = Field(
+        default=False,
+        description="say which credential source is used and why not the others (no request)",
+    )
+
+    @model_validator(mode="after")
+    def _name_or_explain(self) -> Status:
+        if self.name is None and not self.explain_credentials:
+            raise ValueError("give the generic secret's NAME (or --explain-credentials)")
+        return self
 
     def cli_cmd(self) -> None:
-        raise SystemExit(_run(self._status))
+        raise SystemExit(_run(self._explain if self.explain_credentials else self._status))
+
+    def _explain(self) -> int:
+        from secretwatch.aicore._credentials import resolve  # noqa: PLC0415 (the aicore extra)
+        from secretwatch.aicore._x509 import client_context  # noqa: PLC0415
+
+        found = resolve()
+        certificate = found.credentials.certificate
+        if certificate is not None:
+            client_context(certificate)  # loads, or says which could not be loaded
+        if self.json:
+            explained = {
+                "source": found.source,
+                "method": found.credentials.method,
+                "token_url_from": found.token_from,
+                "api_url_from": found.api_from,
+                "resource_group": found.resource_group,
+                "resource_group_from": found.resource_group_source,
+                "not_used": list(found.notes),
+            }
+            print(json.dumps(explained, indent=2))
+            return 0
+        for line in found.explain():
+            print(line)
+        if certificate is not None:
+            print("  certificate and key: loaded (checked here; no request was sent)")
+        return 0
 
     def _status(self) -> int:
         from secretwatch.aicore import SecretsAPI  # noqa: PLC0415 (the aicore extra)
+        from secretwatch.aicore._credentials import resolve  # noqa: PLC0415
 
-        with SecretsAPI.from_env() as api:
-            secret = api.get(self.name, scope=self.scope())
-            quota, quota_error = _quota(api, self.scope())
+        found = resolve()
+        scope = self.scope(found)
+        with SecretsAPI.from_credentials(found.credentials) as api:
+            secret = api.get(str(self.name), scope=scope)
+            quota, quota_error = _quota(api, scope)
         description: dict[str, Any] = {
             "name": secret.name,
             "created_at": secret.created_at.isoformat() if secret.created_at else None,
@@ -221,7 +295,7 @@ class Status(_Scoped, JsonOption):
             "replication": secret.replication,
             "replicated": secret.replicated if secret.replication is not None else None,
         }
-        if self.scope().group == "*":  # SAP documents a quota of tenant-wide secrets
+        if scope.group == "*":  # SAP documents a quota of tenant-wide secrets
             description["quota"] = quota
             if quota_error:
                 description["quota_error"] = quota_error

@@ -75,14 +75,14 @@ class Create(_Scoped, JsonOption):
         raise SystemExit(_run(self._create))
 
     def _create(self) -> int:
-        from secretwatch.aicore import APIError, SecretsAPI  # noqa: PLC0415 (the aicore extra)
+        from secretwatch.aicore import APIError  # noqa: PLC0415 (the aicore extra)
 
         data = _read_data("create", self.set, self.set_file)
         if data is None:
             return 2
-        scope = self.scope()
         labels = _pairs(self.label)
-        with SecretsAPI.from_env() as api:
+        api, scope = self.connect()
+        with api:
             if _exists(api, self.name, scope):
                 return _exists_already(self.name, scope)
             try:
@@ -114,10 +114,9 @@ class ListSecrets(_InScope, JsonOption):
         raise SystemExit(_run(self._list))
 
     def _list(self) -> int:
-        from secretwatch.aicore import SecretsAPI  # noqa: PLC0415 (the aicore extra)
 
-        scope = self.scope()
-        with SecretsAPI.from_env() as api:
+        api, scope = self.connect()
+        with api:
             secrets = api.list(scope=scope)
         if self.json:
             listed = [
@@ -161,10 +160,9 @@ class Delete(_Scoped, JsonOption):
         raise SystemExit(_run(self._delete))
 
     def _delete(self) -> int:
-        from secretwatch.aicore import SecretsAPI  # noqa: PLC0415 (the aicore extra)
 
-        scope = self.scope()
-        with SecretsAPI.from_env() as api:
+        api, scope = self.connect()
+        with api:
             api.delete(self.name, scope=scope)
         if self.json:
             print(json.dumps({"name": self.name, "scope": scope_json(scope), "deleted": True}))

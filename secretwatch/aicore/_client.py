@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from secretwatch._backoff import backoff
 from secretwatch._http import bounded_client
@@ -27,6 +24,7 @@ from secretwatch.aicore._answers import (
     read_body,
 )
 from secretwatch.aicore._auth import ClientCredentials
+from secretwatch.aicore._credentials import Credentials, credentials_from_service_key, resolve
 from secretwatch.aicore._errors import AICoreError, MalformedResponseError, ReplicationTimeoutError
 from secretwatch.aicore._rules import check_data, check_labels, check_name
 from secretwatch.aicore._scope import Scope
@@ -37,18 +35,6 @@ __all__ = ["MAX_LISTED", "SecretsAPI"]
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _PAGE = 100
 MAX_LISTED = 10_000  # secrets list() reads at most (the default quota is a handful)
-
-
-class _Environment(BaseSettings):
-    """AI Core credentials from ``AICORE_*`` variables (SAP's SDK names)."""
-
-    model_config = SettingsConfigDict(env_prefix="AICORE_", extra="ignore")
-
-    service_key: SecretStr | None = None  # JSON text, or the path of a file holding it
-    auth_url: str | None = None
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    base_url: str | None = Field(default=None, validation_alias=AliasChoices("aicore_base_url"))
 
 
 class SecretsAPI:
@@ -95,50 +81,66 @@ class SecretsAPI:
         self._sleep = sleep
 
     @classmethod
-    def from_env(cls, **options: Any) -> SecretsAPI:
-        """Credentials from ``AICORE_SERVICE_KEY`` (the service key's JSON, or a file that
-        holds it), or from ``AICORE_AUTH_URL``, ``AICORE_CLIENT_ID``,
-        ``AICORE_CLIENT_SECRET`` and ``AICORE_BASE_URL``.
+    def from_env(
+        cls,
+        *,
+        profile: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        auth_url: str | None = None,
+        base_url: str | None = None,
+        cert_url: str | None = None,
+        cert_str: str | None = None,
+        key_str: str | None = None,
+        cert_file_path: str | None = None,
+        key_file_path: str | None = None,
+        **options: Any,
+    ) -> SecretsAPI:
+        """Credentials from the first source that gives any, in the order of SAP's SDK:
+        these arguments, ``AICORE_SERVICE_KEY`` (the service key's JSON, or a file holding
+        it), the ``AICORE_*`` variables, the profile file (``$AICORE_HOME/config.json``, or
+        ``config_<profile>.json`` with ``profile`` or ``AICORE_PROFILE``), and an ``aicore``
+        binding in ``VCAP_SERVICES``. A client secret, or an X.509 certificate and key.
+        ``options`` as for the constructor.
 
         Raises:
-            AICoreError: the variables are missing or the service key is not valid.
+            AICoreError: no source gives credentials, or the one that does is incomplete or
+                malformed (the message names it and what is missing, never a value).
         """
-        env = _Environment()
-        if env.service_key is not None:
-            return cls.from_service_key(_service_key(env.service_key.get_secret_value()), **options)
-        missing = [
-            f"AICORE_{name.upper()}"
-            for name in ("auth_url", "client_id", "client_secret", "base_url")
-            if getattr(env, name) is None
-        ]
-        if missing:
-            raise AICoreError(
-                "no AI Core credentials: set AICORE_SERVICE_KEY, or " + ", ".join(missing)
-            )
-        auth_url, client_id = str(env.auth_url), str(env.client_id)
-        secret = env.client_secret.get_secret_value() if env.client_secret else ""
-        base_url = str(env.base_url)
-        return cls._with_credentials(base_url, auth_url, client_id, secret, **options)
+        explicit = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "auth_url": auth_url,
+            "base_url": base_url,
+            "cert_url": cert_url,
+            "cert_str": cert_str,
+            "key_str": key_str,
+            "cert_file_path": cert_file_path,
+            "key_file_path": key_file_path,
+        }
+        found = resolve(explicit, environ=environ, profile=profile)
+        return cls.from_credentials(found.credentials, **options)
 
     @classmethod
     def from_service_key(cls, key: Mapping[str, Any], **options: Any) -> SecretsAPI:
-        """From a service key (``clientid``, ``clientsecret``, ``url``,
-        ``serviceurls.AI_API_URL``), parsed from its JSON."""
-        base_url = key["serviceurls"]["AI_API_URL"]
-        return cls._with_credentials(
-            base_url, key["url"], key["clientid"], key["clientsecret"], **options
-        )
+        """From a service key, parsed from its JSON: ``clientid``, ``url``,
+        ``serviceurls.AI_API_URL``, and ``clientsecret`` or (X.509) ``certificate``,
+        ``key`` and ``certurl``."""
+        return cls.from_credentials(credentials_from_service_key(key), **options)
 
     @classmethod
-    def _with_credentials(
-        cls, base_url: str, auth_url: str, client_id: str, secret: str, **options: Any
-    ) -> SecretsAPI:
-        token_url = auth_url.rstrip("/")
-        if not token_url.endswith("/oauth/token"):
-            token_url += "/oauth/token"
-        timeout = float(options.get("timeout", 30.0))
-        auth = ClientCredentials(token_url, client_id, secret, timeout=timeout)
-        return cls(base_url, auth, **options)
+    def from_credentials(cls, credentials: Credentials, **options: Any) -> SecretsAPI:
+        """From resolved :class:`Credentials` (see ``_credentials.resolve``)."""
+        auth = ClientCredentials(
+            credentials.token_url,
+            credentials.client_id,
+            credentials.client_secret,
+            certificate=credentials.certificate,
+            timeout=float(options.get("timeout", 30.0)),
+            sleep=options.get("sleep", time.sleep),
+        )
+        return cls(credentials.base_url, auth, **options)
 
     def close(self) -> None:
         """Close the HTTP connections."""
@@ -377,24 +379,3 @@ def _retry_after(response: httpx.Response) -> float | None:
 def _v2(path: str) -> str:
     """The endpoint as the API documents it, for messages: ``/v2/admin/secrets``."""
     return f"/v2{path}"
-
-
-def _service_key(text: str) -> dict[str, Any]:
-    """The service key from its JSON, or from the file the text names."""
-    if not text.lstrip().startswith("{") and os.path.isfile(text):
-        with open(text, encoding="utf-8") as file:
-            text = file.read()
-    valid = False
-    try:
-        key = json.loads(text)
-        fields = [key[name] for name in ("url", "clientid", "clientsecret")]
-        fields.append(key["serviceurls"]["AI_API_URL"])
-        valid = all(isinstance(value, str) and value for value in fields)
-    except (ValueError, KeyError, TypeError):
-        pass
-    if not valid:  # raised outside the handler: a JSON error keeps the whole text
-        raise AICoreError(
-            "AICORE_SERVICE_KEY is not a service key (JSON with url, clientid, clientsecret "
-            "and serviceurls.AI_API_URL, or a file holding it)"
-        )
-    return dict(key)

@@ -25,7 +25,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
+import ssl
 import threading
 import time
 from collections.abc import Mapping
@@ -120,6 +122,7 @@ class FakeAICore:
         self._timers: list[threading.Timer] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._x509: _MutualTLS | None = None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -154,19 +157,65 @@ class FakeAICore:
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()
+        self._close_x509()
         for timer in self._timers:
             timer.cancel()
             if timer.is_alive():
                 timer.join()
 
-    def service_key(self) -> dict[str, Any]:
-        """A service key for this server, as AI Core hands one out."""
-        return {
+    def service_key(self, *, x509: bool = False) -> dict[str, Any]:
+        """A service key for this server, as AI Core hands one out; with ``x509``, an X.509
+        one (``certificate``, ``key``, ``certurl``: see :meth:`serve_x509`)."""
+        key: dict[str, Any] = {
             "clientid": self.client_id,
             "clientsecret": self.client_secret,
             "url": self.url,
             "serviceurls": {"AI_API_URL": self.url},
         }
+        if x509:
+            if self._x509 is None:
+                raise RuntimeError("call serve_x509() first")
+            del key["clientsecret"]
+            key.update(self._x509.service_key_fields())
+        return key
+
+    # -- X.509: the token endpoint over mutual TLS (certurl) ---------------------------
+
+    def serve_x509(
+        self,
+        *,
+        certificate: str,
+        key: str,
+        client_ca: str,
+        client_certificate: str,
+        client_key: str,
+    ) -> None:
+        """Also serve the token endpoint over mutual TLS (``https``, at :attr:`cert_url`),
+        as an X.509 service key's ``certurl``: it presents ``certificate`` (PEM, for
+        127.0.0.1) with ``key``, requires a client certificate that ``client_ca`` signed,
+        and then issues a token for ``client_id`` without a secret. ``client_certificate``
+        (the whole chain) and ``client_key`` go into :meth:`service_key` ``(x509=True)``.
+        Started at once; :meth:`close` stops it."""
+        self._x509 = _MutualTLS(
+            self._server.RequestHandlerClass,
+            (certificate, key, client_ca),
+            {
+                "credential-type": "x509",
+                "certificate": client_certificate,
+                "key": client_key,
+            },
+        )
+
+    @property
+    def cert_url(self) -> str:
+        """The base URL of the mutual-TLS token endpoint (see :meth:`serve_x509`)."""
+        if self._x509 is None:
+            raise RuntimeError("call serve_x509() first")
+        return self._x509.url
+
+    def _close_x509(self) -> None:
+        if self._x509 is not None:
+            self._x509.close()
 
     def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
         """Answer the next ``times`` API requests with ``status`` (and ``Retry-After``)."""
@@ -223,7 +272,7 @@ class FakeAICore:
         self, handler: BaseHTTPRequestHandler, path: str, query: str, body: bytes
     ) -> tuple[int, Any, dict[str, str]]:
         if path == "/oauth/token":
-            return self._token(body)
+            return self._token(body, _certified(handler))
         quota = path == "/v2/admin/resourceQuota/secrets"
         if not (quota or path.startswith("/v2/admin/secrets")):
             return _error(404, "NotFound", "no such endpoint")
@@ -263,13 +312,16 @@ class FakeAICore:
     def _authorized(self, handler: BaseHTTPRequestHandler) -> bool:
         return handler.headers.get("Authorization", "").removeprefix("Bearer ") in self.tokens
 
-    def _token(self, body: bytes) -> tuple[int, Any, dict[str, str]]:
+    def _token(self, body: bytes, certified: bool) -> tuple[int, Any, dict[str, str]]:
         # [docs] Credentials: POST <url>/oauth/token, grant_type=client_credentials with the
-        # client id and secret -> {access_token, expires_in}; [RFC 6749] 5.2: invalid_client
+        # client id and secret (X.509: the client certificate over mutual TLS, no secret)
+        # -> {access_token, expires_in}; [RFC 6749] 5.2: invalid_client
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        # a client secret in the form, or (X.509) the client certificate and no secret
+        secret = None if certified else self.client_secret
         if (form.get("client_id"), form.get("client_secret")) != (
             self.client_id,
-            self.client_secret,
+            secret,
         ) or form.get("grant_type") != "client_credentials":
             return 401, {"error": "invalid_client"}, {}
         token = f"token-{len(self.tokens) + 1}-{time.monotonic_ns()}"
@@ -397,6 +449,56 @@ class FakeAICore:
     def _write(self, volume: AtomicVolume, data: dict[str, bytes]) -> None:
         with self._write_lock:
             volume.write(data)
+
+
+class _MutualTLS:
+    """The stand-in's second listener: https on 127.0.0.1, a client certificate required."""
+
+    def __init__(
+        self,
+        handler: Any,
+        server_tls: tuple[str, str, str],
+        fields: dict[str, str],
+    ):
+        certificate, key, client_ca = server_tls
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        # its own key in an in-memory file too (testing imports nothing of aicore)
+        descriptor = os.memfd_create("fake-aicore-tls")
+        try:
+            os.write(descriptor, f"{certificate}\n{key}".encode())
+            context.load_cert_chain(f"/proc/self/fd/{descriptor}")
+        finally:
+            os.close(descriptor)
+        context.load_verify_locations(cadata=client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        # the handshake in the request's thread, not in the accept loop
+        self._server.socket = context.wrap_socket(
+            self._server.socket, server_side=True, do_handshake_on_connect=False
+        )
+        self._fields = fields
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self._server.server_address[1]}"
+
+    def service_key_fields(self) -> dict[str, str]:
+        return {**self._fields, "certurl": self.url}
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _certified(handler: BaseHTTPRequestHandler) -> bool:
+    """Whether the request came with a client certificate (over mutual TLS)."""
+    connection = handler.connection
+    return isinstance(connection, ssl.SSLSocket) and connection.getpeercert() is not None
 
 
 def _scope(headers: Any) -> str | None:
