@@ -16,19 +16,27 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from secretwatch._backoff import backoff
-from secretwatch._http import bounded_client
+from secretwatch._http import bounded_client, ending_by
 from secretwatch.aicore._answers import Details, Page, api_error, check_status, parse, read_body
 from secretwatch.aicore._auth import ClientCredentials
-from secretwatch.aicore._errors import AICoreError, MalformedResponseError, ReplicationTimeoutError
+from secretwatch.aicore._errors import (
+    AICoreError,
+    DeadlineExceededError,
+    MalformedResponseError,
+    NoResourceGroupsError,
+    ReplicationTimeoutError,
+)
+from secretwatch.aicore._retry import RETRY_STATUSES, retry_after, retryable
 from secretwatch.aicore._rules import check_data, check_labels, check_name
 from secretwatch.aicore._scope import Scope
 from secretwatch.aicore._secret import Secret
+from secretwatch.aicore._writes import Writes
 
-__all__ = ["MAX_LISTED", "SecretsAPI"]
+__all__ = ["MAX_LISTED", "POLL_INTERVAL", "SecretsAPI"]
 
-_RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _PAGE = 100
 MAX_LISTED = 10_000  # secrets list() reads at most (the default quota is a handful)
+POLL_INTERVAL = 1.0  # seconds between two reads of wait_replicated, by default
 
 
 class _Environment(BaseSettings):
@@ -49,11 +57,21 @@ class SecretsAPI:
     Args:
         base_url: the AI API URL (``/v2`` is added when missing).
         auth: an ``httpx.Auth``, e.g. :class:`ClientCredentials` (see :meth:`from_env`).
-        retries: retries of a request answered 429, 502, 503 or 504, or that could not
-            connect; with exponential backoff and jitter (429 honours ``Retry-After``).
-            400, 401 (after one new token), 403, 404 and others are not retried.
+        retries: retries of a request whose repetition is safe: ``GET``, ``DELETE`` and
+            ``PATCH`` answered 429, 500, 502, 503 or 504 or met by a network failure, and
+            any request that could not connect (a ``POST`` that may have reached the API
+            is never sent twice); with exponential backoff and jitter (``Retry-After``
+            honoured). 400, 401 (after one new token), 403, 404 and others are not retried.
         backoff: the first retry's delay, in seconds; it doubles up to ``max_backoff``.
         timeout: seconds per request: to connect, for each read, and for the whole answer.
+        retry_time: seconds after a request's first attempt when no retry starts any more
+            (a retry whose wait would end later is not made): with ``timeout``, what bounds
+            one call in time when there is no :attr:`deadline`.
+        deadline: when every call must have ended (``time.monotonic()``), token requests,
+            retries and :meth:`wait_replicated` included; ``None`` for none. Also an
+            attribute, to set for a whole command (``api.deadline = time.monotonic() + 300``).
+            A call still under way then raises :class:`DeadlineExceededError` (or
+            :class:`ReplicationTimeoutError` for the wait), naming what it was doing.
         sleep: how to wait between retries (tests pass a recorder).
 
     Answers are not trusted: a body is read up to 1 MiB (``MAX_ANSWER_BYTES``), within
@@ -71,6 +89,8 @@ class SecretsAPI:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         timeout: float = 30.0,
+        retry_time: float = 120.0,
+        deadline: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
         base = base_url.rstrip("/")
@@ -84,7 +104,10 @@ class SecretsAPI:
         self._retries = retries
         self._backoff = backoff
         self._max_backoff = max_backoff
+        self._retry_time = retry_time
         self._sleep = sleep
+        self._writes = Writes()
+        self.deadline = deadline
 
     @classmethod
     def from_env(cls, **options: Any) -> SecretsAPI:
@@ -161,7 +184,8 @@ class SecretsAPI:
         if labels:
             check_labels(labels, patch=False)
             body["labels"] = _label_list(labels)
-        self._request("POST", "/admin/secrets", scope, body=body)
+        with self._writes.writing(scope, name):
+            self._request("POST", "/admin/secrets", scope, body=body)
 
     def update(
         self,
@@ -181,7 +205,8 @@ class SecretsAPI:
         if labels:
             check_labels(labels, patch=True)
             body["labels"] = _label_list(labels)
-        self._request("PATCH", f"/admin/secrets/{quote(name)}", scope, body=body)
+        with self._writes.writing(scope, name):
+            self._request("PATCH", f"/admin/secrets/{quote(name)}", scope, body=body)
 
     def get(self, name: str, *, scope: Scope) -> Secret:
         """The secret's name, creation time, labels and replication status.
@@ -189,9 +214,12 @@ class SecretsAPI:
         Raises:
             MalformedResponseError: the answer is not a ``GenericSecretDetails``.
         """
+        return self._get(name, scope, until=None)
+
+    def _get(self, name: str, scope: Scope, *, until: float | None) -> Secret:
         check_name(name)
         path = f"/admin/secrets/{quote(name)}"
-        body = self._request("GET", path, scope, read=True)
+        body = self._request("GET", path, scope, read=True, until=until)
         return Secret._from_details(parse(Details, body, "GET", _v2(path)), "GET", _v2(path))
 
     def list(self, *, scope: Scope) -> list[Secret]:
@@ -208,25 +236,61 @@ class SecretsAPI:
         name: str,
         *,
         timeout: float = 300.0,
-        interval: float = 5.0,
+        interval: float = POLL_INTERVAL,
         scope: Scope | None = None,
     ) -> Secret:
-        """Poll :meth:`get` until every resource group has the secret; return it.
+        """Poll :meth:`get` every ``interval`` seconds until every resource group of the
+        replication map is ``true``; return the secret as last read.
 
-        Only tenant-wide secrets are replicated, so the default scope is tenant-wide.
+        Only a read that started after this client's last :meth:`create` or :meth:`update`
+        of the secret returned counts (a read made while one is under way is not). So
+        "replicated" means: a map read after the change was accepted listed every resource
+        group as done. It cannot prove that the groups hold *this* version: the API's map
+        carries no version, so a map that was all ``true`` before the change and that the
+        API has not yet reset looks the same as one after. Called without a change by this
+        client, any read counts.
+
+        Only tenant-wide secrets are replicated, so the scope is tenant-wide. The wait ends
+        by ``timeout``, or by :attr:`deadline` when that is sooner (its reads too).
 
         Raises:
-            ReplicationTimeoutError: not replicated after ``timeout`` seconds.
+            ValueError: ``scope`` is not tenant-wide (nothing is replicated there).
+            NoResourceGroupsError: the map lists no resource group (nothing to wait for).
+            ReplicationTimeoutError: not replicated in time.
         """
-        deadline = time.monotonic() + timeout
+        scope = scope or Scope.tenant_wide()
+        if scope != Scope.tenant_wide():
+            raise ValueError(f"only tenant-wide secrets are replicated, not a {scope} one")
+        started = time.monotonic()
+        ends = started + timeout
+        if self.deadline is not None:
+            ends = min(ends, self.deadline)
+        pending: list[str] = []
+        first = True
         while True:
-            secret = self.get(name, scope=scope or Scope.tenant_wide())
-            if secret.replicated:
-                return secret
-            if time.monotonic() >= deadline:
+            read = time.monotonic()
+            late: DeadlineExceededError | None = None
+            try:  # the first read is made whatever the timeout (0: look once), by the deadline
+                secret = self._get(name, scope, until=None if first else ends)
+            except DeadlineExceededError as exc:
+                late = exc
+            first = False
+            if late is not None:  # raised outside the handler, as _request's errors are
+                waited = _tenths(time.monotonic() - started)
+                reading = str(late) if late.attempts else None
+                raise ReplicationTimeoutError(name, waited, pending, reading=reading)
+            if self._writes.read_after(scope, name, read):
+                if secret.replication == {}:
+                    raise NoResourceGroupsError(name)
+                if secret.replicated:
+                    return secret
                 pending = sorted(k for k, v in (secret.replication or {}).items() if not v)
-                raise ReplicationTimeoutError(name, timeout, pending)
-            self._sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            now = time.monotonic()
+            if now < ends:
+                self._sleep(min(interval, ends - now))
+                now = time.monotonic()
+            if now >= ends:  # no read is started that the time would cut short
+                raise ReplicationTimeoutError(name, _tenths(now - started), pending)
 
     # -- requests --------------------------------------------------------------------
 
@@ -255,12 +319,15 @@ class SecretsAPI:
         body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
         read: bool = False,
+        until: float | None = None,
     ) -> bytes:
         """Send a request, retried as the class says; the body of its 2xx answer if ``read``.
+        It ends by :attr:`deadline`, or by ``until`` when that is sooner.
 
         Raises:
             APIError: the API answered with an error.
             MalformedResponseError: an answer it never gives (see ``read_body``).
+            DeadlineExceededError: the deadline passed first.
             AICoreError: no answer (after the retries).
         """
         request = self._client.build_request(
@@ -270,33 +337,40 @@ class SecretsAPI:
             headers={**scope.headers, "Content-Type": "application/json"},
             params=params,
         )
-        for attempt in range(self._retries + 1):
-            last = attempt == self._retries
+        deadline = self.deadline if until is None else min(until, self.deadline or until)
+        first = time.monotonic()
+        retries_end = first + self._retry_time
+        doing = f"{method} {_v2(path)}"
+        attempt = 0
+        while True:
+            if deadline is not None and time.monotonic() >= deadline:  # before any attempt
+                raise DeadlineExceededError(doing, attempt, "none: no time was left")
             failure: AICoreError | None = None
-            retried = False
+            retry = False
+            wait: float | None = None
             try:
-                response, answer = self._exchange(request, method, _v2(path), read=read)
+                with ending_by(deadline):
+                    response, answer = self._exchange(request, method, _v2(path), read=read)
+            except _TokenFailure as exc:  # the API request itself was not sent
+                failure, retry = exc.error, exc.retryable
             except httpx.HTTPError as exc:
-                failure = self._failure(method, path, exc)
-                # a create that may have reached the API is not sent twice (a 409 would say
-                # the secret exists when this very request created it); and what is not a
-                # network failure (a bad URL) is not retried either
-                unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                network = isinstance(exc, httpx.TransportError)
-                retried = network and not last and (method != "POST" or unsent)
-            if failure is not None:
-                if not retried:  # raised here, not in the handler: the exception it handled
-                    raise failure  # (and its frames) hold the request, and the credentials
-                self._sleep(self._delay(attempt))
-                continue
-            if response.status_code in _RETRY_STATUSES and not last:
-                wait = _retry_after(response)
-                self._sleep(self._delay(attempt) if wait is None else wait)
-                continue
-            if response.is_error:
-                raise api_error(response, answer)
-            return answer
-        raise AssertionError("unreachable")  # pragma: no cover
+                failure, retry = self._failure(doing, exc), retryable(method, exc)
+            attempt += 1
+            if failure is None:
+                if not retryable(method, response.status_code):
+                    if response.is_error:
+                        raise api_error(response, answer)
+                    return answer
+                failure, retry, wait = api_error(response, answer), True, retry_after(response)
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise DeadlineExceededError(doing, attempt, str(failure))
+            wait = self._delay(attempt - 1) if wait is None else wait
+            if not retry or attempt > self._retries or now + wait > retries_end:
+                raise failure  # raised here, not in a handler: the exception it handled
+            if deadline is not None and now + wait >= deadline:  # (and its frames) hold
+                raise DeadlineExceededError(doing, attempt, str(failure))  # the credentials
+            self._sleep(wait)
 
     def _exchange(
         self, request: httpx.Request, method: str, path: str, *, read: bool
@@ -304,15 +378,15 @@ class SecretsAPI:
         """Send ``request`` once (twice after a 401 with a new token); the response,
         closed, and its body when it is needed: a 2xx one if ``read``, an error's."""
         started = time.monotonic()
-        response = self._client.send(request, stream=True)
+        response = self._send(request, method, path)
         if response.status_code == 401 and isinstance(self._auth, ClientCredentials):
             response.close()  # revoked or expired early: one new token, one more try
             self._auth.forget(request.headers["Authorization"].removeprefix("Bearer "))
-            response = self._client.send(request, stream=True)
+            response = self._send(request, method, path)
         try:
             check_status(response, method, path)
             wanted = read if response.is_success else response.is_error
-            if not wanted or response.status_code in _RETRY_STATUSES:
+            if not wanted or response.status_code in RETRY_STATUSES:
                 return response, b""
             timeout = self._timeout
             try:
@@ -325,14 +399,36 @@ class SecretsAPI:
         finally:
             response.close()
 
-    def _failure(self, method: str, path: str, exc: httpx.HTTPError) -> AICoreError:
+    def _send(self, request: httpx.Request, method: str, path: str) -> httpx.Response:
+        """Send ``request`` with a token fetched here, not in the auth flow: so that a failed
+        token request is known not to have sent the API request, and so that the token
+        request gets the deadline. (Its HTTP request ends by the deadline already, through
+        ``ending_by``, a context variable.) Another ``httpx.Auth`` is used as it is."""
+        if not isinstance(self._auth, ClientCredentials):
+            return self._client.send(request, stream=True)
+        failure: httpx.HTTPError | None = None
+        token = ""
+        try:
+            # ISSUE-18 MERGE POINT (token-endpoint retries, aicore/_auth.py): once
+            # ClientCredentials.token() takes an absolute deadline, pass it here:
+            #     self._auth.token(deadline=self.deadline)
+            # so that its retries and their waits end by the client's deadline too.
+            token = self._auth.token()
+        except httpx.HTTPError as exc:
+            failure = exc
+        if failure is not None:
+            doing = f"POST {_token_path(failure)} (a token for {method} {path})"
+            raise _TokenFailure(self._failure(doing, failure), retryable("GET", failure))
+        request.headers["Authorization"] = f"Bearer {token}"
+        return self._client.send(request, stream=True, auth=None)  # None: no auth flow
+
+    def _failure(self, doing: str, exc: httpx.HTTPError) -> AICoreError:
         """What a request that got no answer raises: the endpoint and the kind of failure."""
-        late = (
-            f", not done within {self._timeout:g} s"
-            if isinstance(exc, httpx.TimeoutException)
-            else ""
-        )
-        return AICoreError(f"{method} {_v2(path)}: {type(exc).__name__}{late}")
+        late = ""
+        if isinstance(exc, httpx.TimeoutException):
+            cut = self.deadline is not None and time.monotonic() >= self.deadline
+            late = ", cut at the deadline" if cut else f", not done within {self._timeout:g} s"
+        return AICoreError(f"{doing}: {type(exc).__name__}{late}")
 
     def _delay(self, attempt: int) -> float:
         return backoff(attempt, first=self._backoff, most=self._max_backoff)
@@ -347,12 +443,25 @@ def _label_list(labels: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"key": key, "value": value} for key, value in labels.items()]
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
+class _TokenFailure(Exception):
+    """The token request made before an API request failed: ``error`` to raise, and
+    whether the API request may be sent again (it was not sent)."""
+
+    def __init__(self, error: AICoreError, retryable: bool):
+        super().__init__(str(error))
+        self.error = error
+        self.retryable = retryable
+
+
+def _token_path(exc: httpx.HTTPError) -> str:
     try:
-        return min(max(0.0, float(value)), 300.0)
-    except ValueError:
-        return None
+        return exc.request.url.path
+    except RuntimeError:  # httpx sets the request on the errors it raises while sending
+        return "the token endpoint"
+
+
+def _tenths(seconds: float) -> float:
+    return round(seconds, 1)
 
 
 def _v2(path: str) -> str:
