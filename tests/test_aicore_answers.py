@@ -395,6 +395,8 @@ def test_an_error_without_an_answer_chains_nothing(hostile: HostileAPI) -> None:
     client = SecretsAPI(hostile.url, auth, retries=0, timeout=1.0)
     with client, pytest.raises(AICoreError) as info:
         client.get("shared-key", scope=Scope.tenant_wide())
-    assert str(info.value) == "GET /v2/admin/secrets/shared-key: ConnectError"
+    assert str(info.value) == (
+        "POST /oauth/token (a token for GET /v2/admin/secrets/shared-key): ConnectError"
+    )
     assert info.value.__context__ is None
     assert info.value.__cause__ is None
