@@ -43,12 +43,28 @@ __all__ = [
     "DeadlineTransport",
     "bounded_client",
     "bounded_transport",
+    "ending_by",
     "environment_proxy",
     "tls_context",
 ]
 
 # the deadline (time.monotonic()) of the request that is opening a connection
 _OPENING: ContextVar[float] = ContextVar("secretwatch_deadline")
+# a deadline of the caller's (a whole command's) that every request it sends ends by too
+_UNTIL: ContextVar[float | None] = ContextVar("secretwatch_until", default=None)
+
+
+@contextlib.contextmanager
+def ending_by(until: float | None) -> Iterator[None]:
+    """Every request sent through a :class:`DeadlineTransport` in this context (in this
+    thread) ends by ``until`` (``time.monotonic()``) as well as within its own ``total``:
+    so a token request made inside an auth flow obeys a whole command's deadline too.
+    ``None`` adds no bound."""
+    token = _UNTIL.set(until)
+    try:
+        yield
+    finally:
+        _UNTIL.reset(token)
 
 
 class _Stream(httpcore.NetworkStream):
@@ -211,7 +227,8 @@ class _Body(httpx.SyncByteStream):
 
 class DeadlineTransport(httpx.BaseTransport):
     """Sends each request on a new connection (through ``proxy`` when given) and ends it
-    within ``total`` seconds of its start: connect, send, response and body reads.
+    within ``total`` seconds of its start: connect, send, response and body reads (and by
+    the deadline of an enclosing :func:`ending_by`, when that is sooner).
 
     Without an ``ssl_context`` it sends plain HTTP only, and refuses an https:// request
     (httpcore would otherwise make a context of its own, which ignores ``SSL_CERT_FILE``).
@@ -254,7 +271,9 @@ class DeadlineTransport(httpx.BaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        opening = _OPENING.set(time.monotonic() + self._total)
+        ends = time.monotonic() + self._total
+        until = _UNTIL.get()
+        opening = _OPENING.set(ends if until is None else min(ends, until))
         try:
             with _as_httpx_errors():
                 response = self._pool.handle_request(core)

@@ -72,7 +72,9 @@ def test_rotate_wait_times_out_clearly(fake: FakeAICore) -> None:
         "0.2",
     )
     assert done.returncode == 1
-    assert "not replicated after 0.2 s; pending: default, team-b" in done.stderr
+    assert "--timeout 0.2 s ran out while waiting for replication" in done.stderr
+    assert "shared-key: not replicated after " in done.stderr
+    assert "; pending: default, team-b" in done.stderr
     assert "Traceback" not in done.stderr
     assert CANARY not in done.stdout + done.stderr
 

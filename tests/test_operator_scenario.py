@@ -101,11 +101,11 @@ def test_a_tenant_wide_rotation_reaches_the_serving_app(
 class ServingApp:
     """The serving example under uvicorn, its output in files; a client once it answers."""
 
-    def __init__(self, volume: AtomicVolume, upstream: Upstream, tmp_path: Path):  # noqa: F811
+    def __init__(self, volume: AtomicVolume, server: Upstream, tmp_path: Path):
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.outputs = [tmp_path / "app.out", tmp_path / "app.err"]
-        env = {**os.environ, "SECRET_DIR": str(volume.path), "UPSTREAM_URL": upstream.url}
+        env = {**os.environ, "SECRET_DIR": str(volume.path), "UPSTREAM_URL": server.url}
         command = [sys.executable, "-m", "uvicorn", "examples.serving.app:app"]
         command += ["--fd", str(self.listener.fileno()), "--log-level", "info"]
         with self.outputs[0].open("w") as out, self.outputs[1].open("w") as err:
@@ -131,10 +131,10 @@ class ServingApp:
         self.server.wait(TIMEOUT)
 
 
-def called_with(app: httpx.Client, upstream: Upstream) -> str:
-    """The credential the app sends its upstream for one request."""
+def called_with(app: httpx.Client, server: Upstream) -> str:
+    """The credential the app sends its upstream (``server``) for one request."""
     assert app.post("/v1/predict", json={"seq": 0}).status_code == 200
-    _, credential = upstream.calls.get(timeout=TIMEOUT)
+    _, credential = server.calls.get(timeout=TIMEOUT)
     return credential
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -162,12 +163,24 @@ class Rotate(_Scoped, JsonOption):
         description="a label, ext.ai.sap.com/NAME=VALUE; an empty value removes it (repeatable)",
         json_schema_extra={"metavar": "KEY=VALUE"},
     )
-    wait: bool = Field(default=False, description="wait until replicated (tenant-wide)")
+    wait: bool = Field(
+        default=False,
+        description="wait until a read made after the update shows every resource group "
+        "replicated (tenant-wide only)",
+    )
     timeout: float = Field(
         default=300.0,
         gt=0,
         le=86_400,
-        description="seconds --wait waits at most",
+        description="seconds the whole command may take: token requests, the update with its "
+        "retries, and --wait",
+        json_schema_extra={"metavar": "SECONDS"},
+    )
+    poll_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="seconds between two reads of the replication status, with --wait",
         json_schema_extra={"metavar": "SECONDS"},
     )
 
@@ -179,6 +192,11 @@ class Rotate(_Scoped, JsonOption):
             if "=" not in pair or not pair.partition("=")[0]:
                 raise ValueError("--set, --set-file and --label take KEY=VALUE")
         repeated_keys(self.set, self.set_file, self.label)
+        if self.wait and not self.tenant_wide:
+            raise ValueError(
+                "--wait applies to tenant-wide secrets only: a resource-group or main-tenant "
+                "secret is not replicated, so there is nothing to wait for"
+            )
         return self
 
     def cli_cmd(self) -> None:
@@ -199,14 +217,19 @@ class Rotate(_Scoped, JsonOption):
                     return 2
         found = resolve()
         scope = self.scope(found)
-        with SecretsAPI.from_credentials(found.credentials) as api:
+        deadline = time.monotonic() + self.timeout  # the whole command's, from here
+        api = SecretsAPI.from_credentials(found.credentials)
+        with api, self._ran_out("updating", scope):
+            api.deadline = deadline
             api.update(self.name, data=data, labels=_pairs(self.label) or None, scope=scope)
             keys = ", ".join(sorted(data or {})) or "no data"
             if not self.json:
-                print(f"updated {self.name} ({scope}): {keys}")
+                print(f"updated {self.name} ({scope}): {keys}", flush=True)
             replication = None
-            if self.wait and scope.group == "*":  # only tenant-wide secrets replicate
-                secret = api.wait_replicated(self.name, timeout=self.timeout, scope=scope)
+            if self.wait:  # tenant-wide (checked when parsed)
+                secret = api.wait_replicated(
+                    self.name, timeout=self.timeout, interval=self.poll_interval, scope=scope
+                )
                 replication = secret.replication
                 groups = ", ".join(sorted(secret.replication or {}))
                 if not self.json:
@@ -216,6 +239,26 @@ class Rotate(_Scoped, JsonOption):
             labels = sorted(_pairs(self.label))
             print(json.dumps({**updated, "labels": labels, "replication": replication}, indent=2))
         return 0
+
+    @contextlib.contextmanager
+    def _ran_out(self, doing: str, scope: Any) -> Iterator[None]:
+        """A deadline's error as one line that says it was --timeout's, and what ran out."""
+        from secretwatch.aicore import (  # noqa: PLC0415 (the aicore extra)
+            AICoreError,
+            DeadlineExceededError,
+            ReplicationTimeoutError,
+        )
+
+        ran_out = f"--timeout {self.timeout:g} s ran out"
+        message = ""
+        try:
+            yield
+        except DeadlineExceededError as exc:
+            message = f"{ran_out} while {doing} {self.name} ({scope}): {exc}"
+        except ReplicationTimeoutError as exc:
+            message = f"{ran_out} while waiting for replication: {exc}"
+        if message:
+            raise AICoreError(message)
 
 
 class Status(_Scoped, JsonOption):

@@ -14,8 +14,10 @@ from secretwatch.aicore._client import SecretsAPI
 from secretwatch.aicore._errors import (
     AICoreError,
     APIError,
+    DeadlineExceededError,
     InvalidSecretError,
     MalformedResponseError,
+    NoResourceGroupsError,
     ReplicationTimeoutError,
 )
 from secretwatch.aicore._scope import Scope
@@ -25,8 +27,10 @@ __all__ = [
     "AICoreError",
     "APIError",
     "ClientCredentials",
+    "DeadlineExceededError",
     "InvalidSecretError",
     "MalformedResponseError",
+    "NoResourceGroupsError",
     "Quota",
     "ReplicationTimeoutError",
     "Scope",

@@ -100,6 +100,11 @@ class ClientCredentials(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {self.token()}"
         yield request
 
+    @property
+    def path(self) -> str:
+        """The token endpoint's path (``/oauth/token``), for messages."""
+        return self._path
+
     def token(self, *, deadline: float | None = None) -> str:
         """A valid token: the one held, or a new one (fetched by ``deadline``, a
         ``time.monotonic()``, and by :attr:`deadline`, when given)."""

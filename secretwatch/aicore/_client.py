@@ -4,7 +4,6 @@ until a tenant-wide secret has replicated into every resource group."""
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -12,29 +11,26 @@ from urllib.parse import quote
 
 import httpx
 
-from secretwatch._backoff import backoff
-from secretwatch._http import bounded_client
-from secretwatch.aicore._answers import (
-    Details,
-    Page,
-    QuotaAnswer,
-    api_error,
-    check_status,
-    parse,
-    read_body,
-)
+from secretwatch.aicore._answers import Details, Page, QuotaAnswer, parse
 from secretwatch.aicore._auth import ClientCredentials
 from secretwatch.aicore._credentials import Credentials, credentials_from_service_key, resolve
-from secretwatch.aicore._errors import AICoreError, MalformedResponseError, ReplicationTimeoutError
+from secretwatch.aicore._errors import (
+    DeadlineExceededError,
+    MalformedResponseError,
+    NoResourceGroupsError,
+    ReplicationTimeoutError,
+)
 from secretwatch.aicore._rules import check_data, check_labels, check_name
 from secretwatch.aicore._scope import Scope
 from secretwatch.aicore._secret import Quota, Secret
+from secretwatch.aicore._sender import Sender
+from secretwatch.aicore._writes import Writes
 
-__all__ = ["MAX_LISTED", "SecretsAPI"]
+__all__ = ["MAX_LISTED", "POLL_INTERVAL", "SecretsAPI"]
 
-_RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _PAGE = 100
 MAX_LISTED = 10_000  # secrets list() reads at most (the default quota is a handful)
+POLL_INTERVAL = 1.0  # seconds between two reads of wait_replicated, by default
 
 
 class SecretsAPI:
@@ -43,11 +39,21 @@ class SecretsAPI:
     Args:
         base_url: the AI API URL (``/v2`` is added when missing).
         auth: an ``httpx.Auth``, e.g. :class:`ClientCredentials` (see :meth:`from_env`).
-        retries: retries of a request answered 429, 502, 503 or 504, or that could not
-            connect; with exponential backoff and jitter (429 honours ``Retry-After``).
-            400, 401 (after one new token), 403, 404 and others are not retried.
+        retries: retries of a request whose repetition is safe: ``GET``, ``DELETE`` and
+            ``PATCH`` answered 429, 500, 502, 503 or 504 or met by a network failure, and
+            any request that could not connect (a ``POST`` that may have reached the API
+            is never sent twice); with exponential backoff and jitter (``Retry-After``
+            honoured). 400, 401 (after one new token), 403, 404 and others are not retried.
         backoff: the first retry's delay, in seconds; it doubles up to ``max_backoff``.
         timeout: seconds per request: to connect, for each read, and for the whole answer.
+        retry_time: seconds after a request's first attempt when no retry starts any more
+            (a retry whose wait would end later is not made): with ``timeout``, what bounds
+            one call in time when there is no :attr:`deadline`.
+        deadline: when every call must have ended (``time.monotonic()``), token requests,
+            retries and :meth:`wait_replicated` included; ``None`` for none. Also an
+            attribute, to set for a whole command (``api.deadline = time.monotonic() + 300``).
+            A call still under way then raises :class:`DeadlineExceededError` (or
+            :class:`ReplicationTimeoutError` for the wait), naming what it was doing.
         sleep: how to wait between retries (tests pass a recorder).
 
     Answers are not trusted: a body is read up to 1 MiB (``MAX_ANSWER_BYTES``), within
@@ -65,20 +71,34 @@ class SecretsAPI:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         timeout: float = 30.0,
+        retry_time: float = 120.0,
+        deadline: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
         base = base_url.rstrip("/")
         self.base_url = base if base.endswith("/v2") else f"{base}/v2"
-        # no compressed answers: a body's size is bounded as it arrives (see _answers); and
-        # every request ends within the timeout, its status line and headers included
-        headers = {"Accept-Encoding": "identity"}
-        self._client = bounded_client(self.base_url, timeout=timeout, auth=auth, headers=headers)
-        self._auth = auth
-        self._timeout = timeout
-        self._retries = retries
-        self._backoff = backoff
-        self._max_backoff = max_backoff
+        self._sender = Sender(
+            self.base_url,
+            auth,
+            retries=retries,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            timeout=timeout,
+            retry_time=retry_time,
+            sleep=sleep,
+        )
         self._sleep = sleep
+        self._writes = Writes()
+        self.deadline = deadline
+
+    @property
+    def deadline(self) -> float | None:
+        """When every call must have ended (``time.monotonic()``), or ``None``."""
+        return self._sender.deadline
+
+    @deadline.setter
+    def deadline(self, deadline: float | None) -> None:
+        self._sender.deadline = deadline
 
     @classmethod
     def from_env(
@@ -144,7 +164,7 @@ class SecretsAPI:
 
     def close(self) -> None:
         """Close the HTTP connections."""
-        self._client.close()
+        self._sender.close()
 
     def __enter__(self) -> SecretsAPI:
         return self
@@ -171,7 +191,8 @@ class SecretsAPI:
         if labels:
             check_labels(labels, patch=False)
             body["labels"] = _label_list(labels)
-        self._request("POST", "/admin/secrets", scope, body=body)
+        with self._writes.writing(scope, name):
+            self._sender.request("POST", "/admin/secrets", scope, body=body)
 
     def update(
         self,
@@ -191,7 +212,8 @@ class SecretsAPI:
         if labels:
             check_labels(labels, patch=True)
             body["labels"] = _label_list(labels)
-        self._request("PATCH", f"/admin/secrets/{quote(name)}", scope, body=body)
+        with self._writes.writing(scope, name):
+            self._sender.request("PATCH", f"/admin/secrets/{quote(name)}", scope, body=body)
 
     def get(self, name: str, *, scope: Scope) -> Secret:
         """The secret's name, creation time, labels and replication status.
@@ -199,9 +221,12 @@ class SecretsAPI:
         Raises:
             MalformedResponseError: the answer is not a ``GenericSecretDetails``.
         """
+        return self._get(name, scope, until=None)
+
+    def _get(self, name: str, scope: Scope, *, until: float | None) -> Secret:
         check_name(name)
         path = f"/admin/secrets/{quote(name)}"
-        body = self._request("GET", path, scope, read=True)
+        body = self._sender.request("GET", path, scope, read=True, until=until)
         return Secret._from_details(parse(Details, body, "GET", _v2(path)), "GET", _v2(path))
 
     def list(self, *, scope: Scope) -> list[Secret]:
@@ -211,7 +236,7 @@ class SecretsAPI:
     def delete(self, name: str, *, scope: Scope) -> None:
         """Delete the secret."""
         check_name(name)
-        self._request("DELETE", f"/admin/secrets/{quote(name)}", scope)
+        self._sender.request("DELETE", f"/admin/secrets/{quote(name)}", scope)
 
     def quota(self, *, scope: Scope) -> Quota:
         """The generic-secret quota of the scope (``GET /admin/resourceQuota/secrets``):
@@ -221,7 +246,8 @@ class SecretsAPI:
             MalformedResponseError: the answer is not the documented quota object.
         """
         path = "/admin/resourceQuota/secrets"
-        answer = parse(QuotaAnswer, self._request("GET", path, scope, read=True), "GET", _v2(path))
+        body = self._sender.request("GET", path, scope, read=True)
+        answer = parse(QuotaAnswer, body, "GET", _v2(path))
         return Quota(answer.usage.count if answer.usage else None, answer.quota.maxCount)
 
     def wait_replicated(
@@ -229,25 +255,61 @@ class SecretsAPI:
         name: str,
         *,
         timeout: float = 300.0,
-        interval: float = 5.0,
+        interval: float = POLL_INTERVAL,
         scope: Scope | None = None,
     ) -> Secret:
-        """Poll :meth:`get` until every resource group has the secret; return it.
+        """Poll :meth:`get` every ``interval`` seconds until every resource group of the
+        replication map is ``true``; return the secret as last read.
 
-        Only tenant-wide secrets are replicated, so the default scope is tenant-wide.
+        Only a read that started after this client's last :meth:`create` or :meth:`update`
+        of the secret returned counts (a read made while one is under way is not). So
+        "replicated" means: a map read after the change was accepted listed every resource
+        group as done. It cannot prove that the groups hold *this* version: the API's map
+        carries no version, so a map that was all ``true`` before the change and that the
+        API has not yet reset looks the same as one after. Called without a change by this
+        client, any read counts.
+
+        Only tenant-wide secrets are replicated, so the scope is tenant-wide. The wait ends
+        by ``timeout``, or by :attr:`deadline` when that is sooner (its reads too).
 
         Raises:
-            ReplicationTimeoutError: not replicated after ``timeout`` seconds.
+            ValueError: ``scope`` is not tenant-wide (nothing is replicated there).
+            NoResourceGroupsError: the map lists no resource group (nothing to wait for).
+            ReplicationTimeoutError: not replicated in time.
         """
-        deadline = time.monotonic() + timeout
+        scope = scope or Scope.tenant_wide()
+        if scope != Scope.tenant_wide():
+            raise ValueError(f"only tenant-wide secrets are replicated, not a {scope} one")
+        started = time.monotonic()
+        ends = started + timeout
+        if self.deadline is not None:
+            ends = min(ends, self.deadline)
+        pending: list[str] = []
+        first = True
         while True:
-            secret = self.get(name, scope=scope or Scope.tenant_wide())
-            if secret.replicated:
-                return secret
-            if time.monotonic() >= deadline:
+            read = time.monotonic()
+            late: DeadlineExceededError | None = None
+            try:  # the first read is made whatever the timeout (0: look once), by the deadline
+                secret = self._get(name, scope, until=None if first else ends)
+            except DeadlineExceededError as exc:
+                late = exc
+            first = False
+            if late is not None:  # raised outside the handler, as _request's errors are
+                waited = _tenths(time.monotonic() - started)
+                reading = str(late) if late.attempts else None
+                raise ReplicationTimeoutError(name, waited, pending, reading=reading)
+            if self._writes.read_after(scope, name, read):
+                if secret.replication == {}:
+                    raise NoResourceGroupsError(name)
+                if secret.replicated:
+                    return secret
                 pending = sorted(k for k, v in (secret.replication or {}).items() if not v)
-                raise ReplicationTimeoutError(name, timeout, pending)
-            self._sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            now = time.monotonic()
+            if now < ends:
+                self._sleep(min(interval, ends - now))
+                now = time.monotonic()
+            if now >= ends:  # no read is started that the time would cut short
+                raise ReplicationTimeoutError(name, _tenths(now - started), pending)
 
     # -- requests --------------------------------------------------------------------
 
@@ -255,7 +317,7 @@ class SecretsAPI:
         skip = 0
         while True:
             params = {"$top": str(_PAGE), "$skip": str(skip), "$count": "true"}
-            body = self._request("GET", "/admin/secrets", scope, params=params, read=True)
+            body = self._sender.request("GET", "/admin/secrets", scope, params=params, read=True)
             page = parse(Page, body, "GET", _v2("/admin/secrets"))
             yield from (
                 Secret._from_details(d, "GET", _v2("/admin/secrets")) for d in page.resources
@@ -267,97 +329,6 @@ class SecretsAPI:
                 problem = f"more than {MAX_LISTED} secrets (the most list() reads)"
                 raise MalformedResponseError("GET", _v2("/admin/secrets"), problem)
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        scope: Scope,
-        *,
-        body: dict[str, Any] | None = None,
-        params: dict[str, str] | None = None,
-        read: bool = False,
-    ) -> bytes:
-        """Send a request, retried as the class says; the body of its 2xx answer if ``read``.
-
-        Raises:
-            APIError: the API answered with an error.
-            MalformedResponseError: an answer it never gives (see ``read_body``).
-            AICoreError: no answer (after the retries).
-        """
-        request = self._client.build_request(
-            method,
-            self.base_url + path,
-            content=None if body is None else json.dumps(body).encode(),
-            headers={**scope.headers, "Content-Type": "application/json"},
-            params=params,
-        )
-        for attempt in range(self._retries + 1):
-            last = attempt == self._retries
-            failure: AICoreError | None = None
-            retried = False
-            try:
-                response, answer = self._exchange(request, method, _v2(path), read=read)
-            except httpx.HTTPError as exc:
-                failure = self._failure(method, path, exc)
-                # a create that may have reached the API is not sent twice (a 409 would say
-                # the secret exists when this very request created it); and what is not a
-                # network failure (a bad URL) is not retried either
-                unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                network = isinstance(exc, httpx.TransportError)
-                retried = network and not last and (method != "POST" or unsent)
-            if failure is not None:
-                if not retried:  # raised here, not in the handler: the exception it handled
-                    raise failure  # (and its frames) hold the request, and the credentials
-                self._sleep(self._delay(attempt))
-                continue
-            if response.status_code in _RETRY_STATUSES and not last:
-                wait = _retry_after(response)
-                self._sleep(self._delay(attempt) if wait is None else wait)
-                continue
-            if response.is_error:
-                raise api_error(response, answer)
-            return answer
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _exchange(
-        self, request: httpx.Request, method: str, path: str, *, read: bool
-    ) -> tuple[httpx.Response, bytes]:
-        """Send ``request`` once (twice after a 401 with a new token); the response,
-        closed, and its body when it is needed: a 2xx one if ``read``, an error's."""
-        started = time.monotonic()
-        response = self._client.send(request, stream=True)
-        if response.status_code == 401 and isinstance(self._auth, ClientCredentials):
-            response.close()  # revoked or expired early: one new token, one more try
-            self._auth.forget(request.headers["Authorization"].removeprefix("Bearer "))
-            response = self._client.send(request, stream=True)
-        try:
-            check_status(response, method, path)
-            wanted = read if response.is_success else response.is_error
-            if not wanted or response.status_code in _RETRY_STATUSES:
-                return response, b""
-            timeout = self._timeout
-            try:
-                body = read_body(response, method, path, started=started, timeout=timeout)
-            except MalformedResponseError:
-                if response.is_success:
-                    raise
-                body = b""  # an error's status says enough without its body
-            return response, body
-        finally:
-            response.close()
-
-    def _failure(self, method: str, path: str, exc: httpx.HTTPError) -> AICoreError:
-        """What a request that got no answer raises: the endpoint and the kind of failure."""
-        late = (
-            f", not done within {self._timeout:g} s"
-            if isinstance(exc, httpx.TimeoutException)
-            else ""
-        )
-        return AICoreError(f"{method} {_v2(path)}: {type(exc).__name__}{late}")
-
-    def _delay(self, attempt: int) -> float:
-        return backoff(attempt, first=self._backoff, most=self._max_backoff)
-
 
 def _encoded(values: Mapping[str, bytes]) -> dict[str, str]:
     """Keys exactly as given; values base64 (the API's form; Kubernetes decodes them)."""
@@ -368,12 +339,8 @@ def _label_list(labels: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"key": key, "value": value} for key, value in labels.items()]
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    try:
-        return min(max(0.0, float(value)), 300.0)
-    except ValueError:
-        return None
+def _tenths(seconds: float) -> float:
+    return round(seconds, 1)
 
 
 def _v2(path: str) -> str:

@@ -4,7 +4,9 @@ AICoreError                     root
  ├── InvalidSecretError         a name, key, label or value breaks the API's rules
  ├── APIError                   the API answered with an error status
  ├── MalformedResponseError     an answer the API never gives (shape, size, redirect)
- └── ReplicationTimeoutError    not replicated everywhere in time
+ ├── DeadlineExceededError      the client's deadline passed during a request or its retries
+ ├── ReplicationTimeoutError    not replicated everywhere in time
+ └── NoResourceGroupsError      a replication map that lists no resource group
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 __all__ = [
     "AICoreError",
     "APIError",
+    "DeadlineExceededError",
     "InvalidSecretError",
     "MalformedResponseError",
+    "NoResourceGroupsError",
     "ReplicationTimeoutError",
 ]
 
@@ -74,10 +78,46 @@ class ReplicationTimeoutError(AICoreError, TimeoutError):
     """A tenant-wide secret was not replicated into every resource group in time.
 
     Attributes:
-        pending: the resource groups not replicated yet at the last check.
+        pending: the resource groups not replicated yet at the last read that counted.
+        reading: the failure of the read that the time ran out in, if it did.
     """
 
-    def __init__(self, name: str, timeout: float, pending: list[str]):
+    def __init__(
+        self, name: str, timeout: float, pending: list[str], *, reading: str | None = None
+    ):
         groups = ", ".join(pending) or "(no replication status yet)"
-        super().__init__(f"{name}: not replicated after {timeout:g} s; pending: {groups}")
+        last = f"; the last read: {reading}" if reading else ""
+        super().__init__(f"{name}: not replicated after {timeout:g} s; pending: {groups}{last}")
         self.pending = pending
+        self.reading = reading
+
+
+class DeadlineExceededError(AICoreError, TimeoutError):
+    """The client's :attr:`~SecretsAPI.deadline` passed during a request or between its
+    retries: no further attempt is made.
+
+    Attributes:
+        doing: the request that was being made (``PATCH /v2/admin/secrets/NAME``, or the
+            token request made for it).
+        attempts: how many times it was sent.
+        last: what the last attempt got (an error status, or the kind of network failure).
+    """
+
+    def __init__(self, doing: str, attempts: int, last: str):
+        tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+        super().__init__(f"{doing}: the deadline passed after {tries}; the last: {last}")
+        self.doing = doing
+        self.attempts = attempts
+        self.last = last
+
+
+class NoResourceGroupsError(AICoreError):
+    """A tenant-wide secret's replication map is empty: the tenant has no resource group,
+    so there is nothing to replicate into (waiting would only time out)."""
+
+    def __init__(self, name: str):
+        super().__init__(
+            f"{name}: the replication status lists no resource group (the tenant has none), "
+            "so there is nothing to replicate into"
+        )
+        self.name = name

@@ -123,6 +123,7 @@ class FakeAICore:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._x509: _MutualTLS | None = None
+        self._received = threading.Condition()  # wait_for_request (issue 18, API side)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -228,6 +229,20 @@ class FakeAICore:
         with self._lock:
             self._delays.append(seconds)
 
+    # -- issue 18, API side: a hook for tests of retries and of the replication wait -------
+    def wait_for_request(self, method: str, path: str, *, timeout: float) -> bool:
+        """Wait until a ``method`` request for ``path`` (without its query) has been
+        received and handled (its answer may still be held back by :meth:`delay_next`);
+        ``False`` if none came within ``timeout`` seconds."""
+
+        def received() -> bool:
+            return any(r.method == method and urlsplit(r.path).path == path for r in self.requests)
+
+        with self._received:
+            return self._received.wait_for(received, timeout)
+
+    # -- end of the hook ------------------------------------------------------------------
+
     def revoke_tokens(self) -> None:
         """Make every issued token invalid (the next request is answered 401)."""
         with self._lock:
@@ -256,6 +271,8 @@ class FakeAICore:
             )
             status, payload, headers = self._route(handler, url.path, url.query, body)
             delay = self._delays.pop(0) if self._delays and url.path != "/oauth/token" else 0
+        with self._received:  # wait_for_request (issue 18, API side)
+            self._received.notify_all()
         if delay:
             threading.Event().wait(delay)  # a slow answer, after the work is done
         raw = b"" if payload is None else json.dumps(payload).encode()
