@@ -179,3 +179,20 @@ def test_secretwatch_variables_set_the_new_commands_options(
     assert typo.returncode == 2
     assert "SECRETWATCH_YESS" in typo.stderr
     assert "SECRETWATCH_YES" in typo.stderr.replace("SECRETWATCH_YESS", "")
+
+
+def test_status_escapes_what_the_api_says(fake: FakeAICore) -> None:
+    """A label the API holds (anyone with access may have set it) can't draw on the
+    terminal or fake a line of ``status``: it is shown escaped."""
+    hostile = "payments\x1b[2J\nname:        forged"
+    with SecretsAPI.from_service_key(fake.service_key()) as api:
+        labels = {"ext.ai.sap.com/team": hostile}
+        api.update("shared-key", data={"token": CANARY}, labels=labels, scope=TENANT_WIDE)
+    done = secretwatch(fake, "status", "shared-key", "--tenant-wide")
+    assert done.returncode == 0, done.stderr
+    assert "label:       ext.ai.sap.com/team=payments\\x1b[2J\\nname:        forged" in done.stdout
+    assert "\x1b" not in done.stdout
+    assert [line for line in done.stdout.splitlines() if line.startswith("name:")] == [
+        "name:        shared-key"
+    ]
+    no_canary(done)

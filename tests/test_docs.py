@@ -160,6 +160,7 @@ class Sandbox:
         self.env = {"AICORE_SERVICE_KEY": json.dumps(api.service_key())}
         with SecretsAPI.from_service_key(api.service_key()) as client:
             client.create("shared-key", data={"token": CANARY}, scope=Scope.tenant_wide())
+            client.create("old-key", data={"token": CANARY}, scope=Scope.tenant_wide())
             client.create(
                 "my-generic-secret",
                 data={"some-credential": CANARY},

@@ -233,7 +233,7 @@ class Rotate(_Scoped, JsonOption):
                 replication = secret.replication
                 groups = ", ".join(sorted(secret.replication or {}))
                 if not self.json:
-                    print(f"replicated into every resource group: {groups}")
+                    print(f"replicated into every resource group: {_shown(groups)}")
         if self.json:
             updated = {"name": self.name, "scope": scope_json(scope), "keys": sorted(data or {})}
             labels = sorted(_pairs(self.label))
@@ -345,18 +345,24 @@ class Status(_Scoped, JsonOption):
         if self.json:
             print(json.dumps(description, indent=2))
             return 0
-        print(f"name:        {secret.name}")
+        print(f"name:        {_shown(secret.name)}")
         print(f"created:     {description['created_at'] or 'unknown'}")
         for key, value in sorted(secret.labels.items()):
-            print(f"label:       {key}={value}")
+            print(f"label:       {_shown(key)}={_shown(value)}")
         if secret.replication is not None:
             for group, done in sorted(secret.replication.items()):
-                print(f"replication: {group}: {'done' if done else 'pending'}")
+                print(f"replication: {_shown(group)}: {'done' if done else 'pending'}")
         if quota is not None:
             print(f"quota:       {quota['count']} of {quota['limit']} tenant-wide secrets")
         elif quota_error:
-            print(f"quota:       unknown ({quota_error})")
+            print(f"quota:       unknown ({_shown(quota_error)})")
         return 0
+
+
+def _shown(text: str) -> str:
+    """``text`` from the API (a name, a label, a message) as a terminal may show it: a
+    hostile answer can't draw on it or fake a line (see :func:`escaped`)."""
+    return escaped(text, backslash=False)
 
 
 def _pairs(pairs: list[str]) -> dict[str, str]:
@@ -414,10 +420,10 @@ def _run(command: Any) -> int:
     try:
         return int(command())
     except AICoreError as exc:  # ValueError-based rule errors included
-        print(f"secretwatch: {exc}", file=sys.stderr)
+        print(f"secretwatch: {_shown(str(exc))}", file=sys.stderr)
         return 1
     except ValueError as exc:  # a scope without a resource group's name, say
-        print(f"secretwatch: {exc}", file=sys.stderr)
+        print(f"secretwatch: {_shown(str(exc))}", file=sys.stderr)
         return 2
 
 
