@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -195,4 +196,27 @@ def test_status_escapes_what_the_api_says(fake: FakeAICore) -> None:
     assert [line for line in done.stdout.splitlines() if line.startswith("name:")] == [
         "name:        shared-key"
     ]
+    no_canary(done)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status", "shared-key", "--tenant-wide"],
+        ["list", "--tenant-wide"],
+        ["delete", "shared-key", "--tenant-wide", "--yes"],
+        ["create", "another-key", "--tenant-wide", "--set", "k=v"],
+    ],
+)
+def test_every_aicore_command_ends_by_its_timeout(fake: FakeAICore, args: list[str]) -> None:
+    """``--timeout`` bounds every AI Core command, not only rotate: a storm of 503s ends
+    within it (and a margin), exit 1, one line that says the deadline passed."""
+    fake.fail_next(503, times=10_000)
+    started = time.monotonic()
+    done = secretwatch(fake, *args, "--timeout", "2")
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    assert "the deadline passed" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert elapsed < 2 + 10  # the interpreter's start, and a busy machine
     no_canary(done)

@@ -82,6 +82,15 @@ class _InScope(BaseSettings):
         default=False, description="tenant-wide (replicated into every resource group)"
     )
 
+    timeout: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="seconds the whole command may take: token requests and requests, with "
+        "their retries",
+        json_schema_extra={"metavar": "SECONDS"},
+    )
+
     @model_validator(mode="after")
     def _one_scope(self) -> _InScope:
         given = [self.resource_group is not None, self.main_tenant, self.tenant_wide]
@@ -121,7 +130,9 @@ class _InScope(BaseSettings):
         from secretwatch.aicore._credentials import resolve  # noqa: PLC0415
 
         found = resolve()
-        return SecretsAPI.from_credentials(found.credentials), self.scope(found)
+        api = SecretsAPI.from_credentials(found.credentials)
+        api.deadline = time.monotonic() + self.timeout  # the whole command's, from here
+        return api, self.scope(found)
 
 
 class _Scoped(_InScope):
@@ -323,12 +334,9 @@ class Status(_Scoped, JsonOption):
         return 0
 
     def _status(self) -> int:
-        from secretwatch.aicore import SecretsAPI  # noqa: PLC0415 (the aicore extra)
-        from secretwatch.aicore._credentials import resolve  # noqa: PLC0415
 
-        found = resolve()
-        scope = self.scope(found)
-        with SecretsAPI.from_credentials(found.credentials) as api:
+        api, scope = self.connect()
+        with api:
             secret = api.get(str(self.name), scope=scope)
             quota, quota_error = _quota(api, scope)
         description: dict[str, Any] = {
