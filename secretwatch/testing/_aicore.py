@@ -22,12 +22,7 @@ Headers that name no documented scope are refused rather than guessed at.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import os
-import re
-import ssl
 import threading
 import time
 from collections.abc import Mapping
@@ -37,21 +32,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from secretwatch.testing._aicore_rules import (
+    NAME,
+    TENANT_WIDE,
+    data_and_labels,
+    error,
+    json_body,
+    scope_of,
+)
+from secretwatch.testing._aicore_tls import MutualTLS, certified
 from secretwatch.testing._volume import AtomicVolume
 
 __all__ = ["DEFAULT_QUOTAS", "FakeAICore", "RecordedRequest"]
 
-_NAME = re.compile(r"[a-z0-9\-.]{1,252}")  # [spec] BckndsecretName
-# [spec] BckndGenericSecretLabel.key's pattern, its dots literal: [docs] "only keys with
-# prefix ext.ai.sap.com/ may be modified"
-_LABEL_KEY = re.compile(r"ext\.ai\.sap\.com/(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]){1,48}")
-# [docs] "cannot be updated by PATCH"
-_FIXED = {"ext.ai.sap.com/document-grounding", "ext.ai.sap.com/documentRepositoryType"}
-_TENANT_WIDE = "*"
-_MAIN = ""
-_DEFAULT_GROUP = "default"
 # [docs] "At most five tenant-wide secrets per tenant by default"
-DEFAULT_QUOTAS: Mapping[str, int] = {_TENANT_WIDE: 5}
+DEFAULT_QUOTAS: Mapping[str, int] = {TENANT_WIDE: 5}
 
 
 @dataclass
@@ -122,7 +117,7 @@ class FakeAICore:
         self._timers: list[threading.Timer] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._x509: _MutualTLS | None = None
+        self._x509: MutualTLS | None = None
         self._received = threading.Condition()  # wait_for_request (issue 18, API side)
         server = self
 
@@ -197,7 +192,7 @@ class FakeAICore:
         and then issues a token for ``client_id`` without a secret. ``client_certificate``
         (the whole chain) and ``client_key`` go into :meth:`service_key` ``(x509=True)``.
         Started at once; :meth:`close` stops it."""
-        self._x509 = _MutualTLS(
+        self._x509 = MutualTLS(
             self._server.RequestHandlerClass,
             (certificate, key, client_ca),
             {
@@ -289,22 +284,22 @@ class FakeAICore:
         self, handler: BaseHTTPRequestHandler, path: str, query: str, body: bytes
     ) -> tuple[int, Any, dict[str, str]]:
         if path == "/oauth/token":
-            return self._token(body, _certified(handler))
+            return self._token(body, certified(handler))
         quota = path == "/v2/admin/resourceQuota/secrets"
         if not (quota or path.startswith("/v2/admin/secrets")):
-            return _error(404, "NotFound", "no such endpoint")
+            return error(404, "NotFound", "no such endpoint")
         # [spec] BckndtokenHeader; default BckndCommonError ("HTTP status codes 401, 403 or 500")
         if not self._authorized(handler):
-            return _error(401, "Unauthorized", "the token is missing, expired or revoked")
+            return error(401, "Unauthorized", "the token is missing, expired or revoked")
         if self._faults:
             status, headers = self._faults.pop(0)
-            return (*_error(status, "Injected", "an injected fault")[:2], headers)
-        scope = _scope(handler.headers)
+            return (*error(status, "Injected", "an injected fault")[:2], headers)
+        scope = scope_of(handler.headers)
         if scope is None:
-            return _error(400, "BadRequest", "these scope headers name no documented scope")
+            return error(400, "BadRequest", "these scope headers name no documented scope")
         if quota:
             if handler.command != "GET":
-                return _error(405, "MethodNotAllowed", "not allowed here")
+                return error(405, "MethodNotAllowed", "not allowed here")
             return self._quota(scope, parse_qs(query))
         name = unquote(path.removeprefix("/v2/admin/secrets").strip("/"))
         secrets = self._secrets.setdefault(scope, {})
@@ -313,18 +308,18 @@ class FakeAICore:
             if method == "GET":
                 return self._list(scope, secrets, parse_qs(query))
             if method == "POST":
-                return self._create(scope, secrets, _json(body))
-            return _error(405, "MethodNotAllowed", "not allowed here")
+                return self._create(scope, secrets, json_body(body))
+            return error(405, "MethodNotAllowed", "not allowed here")
         if name not in secrets:  # [spec] 404 BckndNotFound on /admin/secrets/{secretName}
-            return _error(404, "NotFound", f"secret {name} not found")
+            return error(404, "NotFound", f"secret {name} not found")
         if method == "GET":
             return 200, self._details(scope, name, secrets[name]), {}
         if method == "PATCH":
-            return self._update(scope, name, secrets[name], _json(body))
+            return self._update(scope, name, secrets[name], json_body(body))
         if method == "DELETE":  # [spec] 200 "The secret has been removed", no body
             del secrets[name]
             return 200, None, {}
-        return _error(405, "MethodNotAllowed", "not allowed here")
+        return error(405, "MethodNotAllowed", "not allowed here")
 
     def _authorized(self, handler: BaseHTTPRequestHandler) -> bool:
         return handler.headers.get("Authorization", "").removeprefix("Bearer ") in self.tokens
@@ -350,23 +345,23 @@ class FakeAICore:
     ) -> tuple[int, Any, dict[str, str]]:
         name = body.get("name", "") if isinstance(body, dict) else ""
         # [spec] BckndGenericSecretPostBody.name: 1-252 characters, ^[a-z0-9\-\.]+$
-        if not _NAME.fullmatch(str(name)):
-            return _error(400, "BadRequest", "invalid secret name")
+        if not NAME.fullmatch(str(name)):
+            return error(400, "BadRequest", "invalid secret name")
         # one secret per name and scope ([spec] /admin/secrets/{secretName} names one); the
         # status of a second create is not published: exists_status (see the class)
         if name in secrets:
             code = "Conflict" if self.exists_status == 409 else "BadRequest"
-            return _error(self.exists_status, code, f"secret {name} exists already")
+            return error(self.exists_status, code, f"secret {name} exists already")
         limit = self.quotas.get(scope)
         if limit is not None and len(secrets) >= limit:
             # [docs] "At most five tenant-wide secrets per tenant by default". The status and
             # message at the limit are not published ([spec] lists 400 and the common errors
             # for this POST): a 400 in the API's error object
             message = f"the quota of generic secrets in this scope is reached ({limit})"
-            return _error(400, "BadRequest", message)
-        data, labels, problem = _data_and_labels(body, patch=False)
+            return error(400, "BadRequest", message)
+        data, labels, problem = data_and_labels(body, patch=False)
         if problem:
-            return _error(400, "BadRequest", problem)
+            return error(400, "BadRequest", problem)
         created = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         secrets[name] = _Secret(data or {}, labels or {}, created)
         self._project(scope, name)
@@ -377,9 +372,9 @@ class FakeAICore:
     ) -> tuple[int, Any, dict[str, str]]:
         # [docs] PATCH updates "the data and/or labels provided" (the [spec] marks data required
         # and says it replaces the data: a PATCH of labels alone keeps the data, as the docs say)
-        data, labels, problem = _data_and_labels(body, patch=True)
+        data, labels, problem = data_and_labels(body, patch=True)
         if problem:
-            return _error(400, "BadRequest", problem)
+            return error(400, "BadRequest", problem)
         if data is not None:
             secret.data = data
         for key, value in (labels or {}).items():  # [docs] an empty value removes a label
@@ -399,9 +394,9 @@ class FakeAICore:
             top = int(query.get("$top", [str(len(secrets))])[0])
             skip = int(query.get("$skip", ["0"])[0])
         except ValueError:
-            return _error(400, "BadRequest", "$top and $skip must be numbers")
+            return error(400, "BadRequest", "$top and $skip must be numbers")
         if top < 0 or skip < 0:
-            return _error(400, "BadRequest", "$top and $skip must be 0 or more")
+            return error(400, "BadRequest", "$top and $skip must be 0 or more")
         names = sorted(secrets)[skip : skip + top]
         resources = [self._details(scope, name, secrets[name]) for name in names]
         # [spec] Bckndcount: with $count=true, "a count of all the items present on the
@@ -417,7 +412,7 @@ class FakeAICore:
         limit = self.quotas.get(scope)
         if limit is None:
             message = "no quota of this scope is documented: give FakeAICore(quotas=...) one"
-            return _error(501, "NotImplemented", message)
+            return error(501, "NotImplemented", message)
         answer: dict[str, Any] = {"quota": {"maxCount": limit}}
         # [spec] BckndquotaOnly: "only the quota of the resource and not the quota usage"
         if query.get("quotaOnly", ["false"])[0].lower() != "true":
@@ -430,7 +425,7 @@ class FakeAICore:
             "createdAt": secret.created_at,
             "labels": [{"key": k, "value": v} for k, v in sorted(secret.labels.items())],
         }
-        if scope == _TENANT_WIDE:  # [docs], [spec] BckndGenericSecretDetails: tenant-wide only
+        if scope == TENANT_WIDE:  # [docs], [spec] BckndGenericSecretDetails: tenant-wide only
             done = time.monotonic() - secret.updated >= self.replication_delay
             details[self.replication_field] = dict.fromkeys(self.resource_groups, done)
         return details
@@ -447,9 +442,9 @@ class FakeAICore:
         per change, one writer at a time (a volume has one kubelet)."""
         with self._lock:
             pending = [
-                (name, volume, self._secrets[_TENANT_WIDE][name])
+                (name, volume, self._secrets[TENANT_WIDE][name])
                 for name, _group, volume in self._projections
-                if name in self._secrets.get(_TENANT_WIDE, {})
+                if name in self._secrets.get(TENANT_WIDE, {})
             ]
         for name, volume, secret in pending:
             stamp = (name, id(volume), secret.updated)
@@ -466,111 +461,3 @@ class FakeAICore:
     def _write(self, volume: AtomicVolume, data: dict[str, bytes]) -> None:
         with self._write_lock:
             volume.write(data)
-
-
-class _MutualTLS:
-    """The stand-in's second listener: https on 127.0.0.1, a client certificate required."""
-
-    def __init__(
-        self,
-        handler: Any,
-        server_tls: tuple[str, str, str],
-        fields: dict[str, str],
-    ):
-        certificate, key, client_ca = server_tls
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        # its own key in an in-memory file too (testing imports nothing of aicore)
-        descriptor = os.memfd_create("fake-aicore-tls")
-        try:
-            os.write(descriptor, f"{certificate}\n{key}".encode())
-            context.load_cert_chain(f"/proc/self/fd/{descriptor}")
-        finally:
-            os.close(descriptor)
-        context.load_verify_locations(cadata=client_ca)
-        context.verify_mode = ssl.CERT_REQUIRED
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        # the handshake in the request's thread, not in the accept loop
-        self._server.socket = context.wrap_socket(
-            self._server.socket, server_side=True, do_handshake_on_connect=False
-        )
-        self._fields = fields
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
-
-    def service_key_fields(self) -> dict[str, str]:
-        return {**self._fields, "certurl": self.url}
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def _certified(handler: BaseHTTPRequestHandler) -> bool:
-    """Whether the request came with a client certificate (over mutual TLS)."""
-    connection = handler.connection
-    return isinstance(connection, ssl.SSLSocket) and connection.getpeercert() is not None
-
-
-def _scope(headers: Any) -> str | None:
-    """The scope the headers name ([docs] Scopes: ``AI-Tenant-Scope: true`` the main tenant,
-    ``AI-Resource-Group: <rg>`` a group, both with ``*`` tenant-wide), or ``None`` for a
-    combination no source defines (refused, not guessed at)."""
-    tenant = headers.get("AI-Tenant-Scope", "").lower() == "true"
-    group = headers.get("AI-Resource-Group")
-    if tenant:
-        return _TENANT_WIDE if group == "*" else (_MAIN if group is None else None)
-    if group is None:
-        # issue 18: served in resource group "default". The [spec] states this fallback for
-        # the object-store secrets (Bckndai-resource-group-default: 'Uses "default" if value
-        # not provided'); for generic secrets (Bckndai-resource-group) it states no default
-        return _DEFAULT_GROUP
-    return None if group in ("", "*") else group  # "*" needs AI-Tenant-Scope
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body or b"{}")
-    except ValueError:
-        return None
-
-
-def _data_and_labels(  # noqa: PLR0911 (one return per rule)
-    body: Any, *, patch: bool
-) -> tuple[dict[str, bytes] | None, dict[str, str] | None, str]:
-    if not isinstance(body, dict):  # [spec] BckndGenericSecretPostBody, ...PatchBody: objects
-        return None, None, "the body is not a JSON object"
-    data = None
-    if "data" in body:  # [spec] BckndGenericSecretData: "Base64 encoded secret data"
-        try:
-            data = {str(k): base64.b64decode(v, validate=True) for k, v in body["data"].items()}
-        except (binascii.Error, ValueError, AttributeError, TypeError):
-            return None, None, "data values must be base64"
-    elif not patch:  # [spec] BckndGenericSecretPostBody: required name, data
-        return None, None, "data is required"
-    labels = None
-    if "labels" in body:
-        labels = {}
-        for item in body["labels"]:
-            key, value = str(item.get("key", "")), str(item.get("value", ""))
-            # [spec] BckndGenericSecretLabel.key: the pattern, maxLength 63 (and [docs])
-            if len(key) > 63 or not _LABEL_KEY.fullmatch(key):
-                return None, None, "a label key breaks the rules"
-            if patch and key in _FIXED:  # [docs] "cannot be updated by PATCH"
-                return None, None, "this label can't be updated"
-            if len(value) > 5000:  # [spec] BckndGenericSecretLabel.value: maxLength 5000
-                return None, None, "a label value is too long"
-            labels[key] = value
-    return data, labels, ""
-
-
-def _error(status: int, code: str, message: str) -> tuple[int, Any, dict[str, str]]:
-    """[spec] BckndErrorResponse: ``{"error": {"code", "message", "requestId", ...}}``."""
-    body = {"error": {"code": code, "message": message, "requestId": f"req-{time.time_ns()}"}}
-    return status, body, {}
