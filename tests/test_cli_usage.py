@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 import secretwatch
-from secretwatch._cli.aicore import Rotate, Status, hide_values
+from secretwatch._cli.aicore import Rotate, Status
 from secretwatch._cli.main import Demo, Run, Show, Watch, cli
+from secretwatch._cli.pairs import hide_values
 
 CANARY = "CANARY-5ee1"
 COMMANDS: dict[str, type[BaseModel]] = {

@@ -2,10 +2,10 @@
 
 Credentials come from the sources SAP's SDK reads, in its order (see
 ``aicore/_credentials.py``); ``status --explain-credentials`` says which one is used. Secret
-values given with ``--set KEY=VALUE`` are taken out of the arguments before pydantic-settings
-parses them (its list parsing splits at commas and reads JSON, which would mangle a value,
-and its errors quote what they parse): the parser only ever sees ``@0``, ``@1``... The
-values are never echoed or logged; ``--set-file KEY=PATH`` keeps them out of ``ps`` too.
+values given with ``--set KEY=VALUE`` never reach the parser (see :mod:`._cli.pairs`); they
+are never echoed or logged, and ``--set-file KEY=PATH`` keeps them out of ``ps`` too.
+``create``, ``list`` and ``delete`` are in :mod:`._cli.lifecycle`, on the same scope
+options (:class:`_InScope`).
 """
 
 from __future__ import annotations
@@ -15,58 +15,17 @@ import json
 import sys
 import time
 from collections.abc import Iterator
-from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
-from pydantic import BeforeValidator, Field, model_validator
-from pydantic_settings import BaseSettings, CliPositionalArg, NoDecode
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, CliPositionalArg
 
 from secretwatch._cli.config import CLI_CONFIG, JsonOption
+from secretwatch._cli.pairs import Pairs, pairs, repeated_keys
 from secretwatch._read.names import escaped
 
-__all__ = ["Rotate", "Status", "hidden_values", "hide_values", "repeated_keys", "scope_json"]
-
-# the values of --set, --set-file and --label, in order; the parser sees "@<index>"
-_hidden: ContextVar[tuple[str, ...]] = ContextVar("hidden_values", default=())
-_HIDDEN_OPTIONS = ("--set", "--set-file", "--label")
-
-
-def hide_values(args: list[str]) -> tuple[list[str], tuple[str, ...]]:
-    """Replace the values of ``--set``, ``--set-file`` and ``--label`` by ``@<index>``."""
-    shown: list[str] = []
-    hidden: list[str] = []
-    arguments = iter(args)
-    for argument in arguments:
-        option, equals, inline = argument.partition("=")
-        if option in _HIDDEN_OPTIONS:
-            value = inline if equals else next(arguments, None)
-            if value is None:
-                shown.append(argument)
-                continue
-            shown += [option, f"@{len(hidden)}"]
-            hidden.append(value)
-        else:
-            shown.append(argument)
-    return shown, tuple(hidden)
-
-
-def _restore(value: Any) -> Any:
-    """``"@0,@1"`` (as the parser passes a list) -> the hidden values."""
-    hidden = _hidden.get()
-    parts = value.split(",") if isinstance(value, str) else value
-    if not isinstance(parts, list):
-        return value
-    restored = []
-    for part in parts:
-        index = part[1:] if isinstance(part, str) and part.startswith("@") else ""
-        if not (index.isdigit() and int(index) < len(hidden)):  # "@0" from the environment
-            raise ValueError("give KEY=VALUE on the command line")
-        restored.append(hidden[int(index)])
-    return restored
-
-
-Pairs = Annotated[list[str], NoDecode, BeforeValidator(_restore)]
+__all__ = ["Rotate", "Status", "scope_json"]
 
 
 class _InScope(BaseSettings):
@@ -219,8 +178,8 @@ class Rotate(_Scoped, JsonOption):
 
         data: dict[str, bytes] | None = None
         if self.set or self.set_file:
-            data = {key: value.encode() for key, value in _pairs(self.set).items()}
-            for key, path in _pairs(self.set_file).items():
+            data = {key: value.encode() for key, value in pairs(self.set).items()}
+            for key, path in pairs(self.set_file).items():
                 try:
                     data[key] = Path(path).read_bytes()
                 except OSError as exc:
@@ -232,7 +191,7 @@ class Rotate(_Scoped, JsonOption):
         api = SecretsAPI.from_credentials(found.credentials)
         with api, self._ran_out("updating", scope):
             api.deadline = deadline
-            api.update(self.name, data=data, labels=_pairs(self.label) or None, scope=scope)
+            api.update(self.name, data=data, labels=pairs(self.label) or None, scope=scope)
             keys = ", ".join(sorted(data or {})) or "no data"
             if not self.json:
                 print(f"updated {self.name} ({scope}): {keys}", flush=True)
@@ -247,7 +206,7 @@ class Rotate(_Scoped, JsonOption):
                     print(f"replicated into every resource group: {_shown(groups)}")
         if self.json:
             updated = {"name": self.name, "scope": scope_json(scope), "keys": sorted(data or {})}
-            labels = sorted(_pairs(self.label))
+            labels = sorted(pairs(self.label))
             print(json.dumps({**updated, "labels": labels, "replication": replication}, indent=2))
         return 0
 
@@ -373,26 +332,6 @@ def _shown(text: str) -> str:
     return escaped(text, backslash=False)
 
 
-def _pairs(pairs: list[str]) -> dict[str, str]:
-    return dict(pair.partition("=")[::2] for pair in pairs)
-
-
-def repeated_keys(sets: list[str], set_files: list[str], labels: list[str]) -> None:
-    """Refuse a data key given twice (by ``--set`` and ``--set-file`` together, too) or a
-    label given twice: which value was meant can't be known. Names the key, never a value.
-
-    Raises:
-        ValueError: the first key given twice.
-    """
-    for options, pairs in (("--set and --set-file", [*sets, *set_files]), ("--label", labels)):
-        seen: set[str] = set()
-        for pair in pairs:
-            key = pair.partition("=")[0]
-            if key in seen:
-                raise ValueError(f"{options} give the key {escaped(key)!r} more than once")
-            seen.add(key)
-
-
 def scope_json(scope: Any) -> dict[str, Any]:
     """A :class:`Scope` as ``--json`` prints it: the options that name it."""
     tenant_wide, main_tenant = scope.group == "*", scope.group is None
@@ -433,13 +372,3 @@ def _run(command: Any) -> int:
     except ValueError as exc:  # a scope without a resource group's name, say
         print(f"secretwatch: {_shown(str(exc))}", file=sys.stderr)
         return 2
-
-
-@contextlib.contextmanager
-def hidden_values(hidden: tuple[str, ...]) -> Iterator[None]:
-    """Make ``hidden`` the values that ``@<index>`` stands for, while parsing."""
-    token = _hidden.set(hidden)
-    try:
-        yield
-    finally:
-        _hidden.reset(token)

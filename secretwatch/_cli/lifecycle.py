@@ -16,16 +16,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from secretwatch._cli.aicore import (
-    Pairs,
-    _InScope,
-    _pairs,
-    _run,
-    _Scoped,
-    repeated_keys,
-    scope_json,
-)
+from secretwatch._cli.aicore import _InScope, _run, _Scoped, scope_json
 from secretwatch._cli.config import JsonOption
+from secretwatch._cli.pairs import Pairs, pairs, repeated_keys
 from secretwatch._read.names import escaped
 
 __all__ = ["Create", "Delete", "ListSecrets"]
@@ -80,7 +73,7 @@ class Create(_Scoped, JsonOption):
         data = _read_data("create", self.set, self.set_file)
         if data is None:
             return 2
-        labels = _pairs(self.label)
+        labels = pairs(self.label)
         api, scope = self.connect()
         with api:
             if _exists(api, self.name, scope):
@@ -174,8 +167,8 @@ class Delete(_Scoped, JsonOption):
 def _read_data(command: str, sets: list[str], set_files: list[str]) -> dict[str, bytes] | None:
     """The data of ``--set`` and ``--set-file``; ``None`` (said on stderr) when a file can't
     be read."""
-    data = {key: value.encode() for key, value in _pairs(sets).items()}
-    for key, path in _pairs(set_files).items():
+    data = {key: value.encode() for key, value in pairs(sets).items()}
+    for key, path in pairs(set_files).items():
         try:
             data[key] = Path(path).read_bytes()
         except OSError as exc:

@@ -19,11 +19,12 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from secretwatch._cli.aicore import Rotate, Status, hidden_values, hide_values
+from secretwatch._cli.aicore import Rotate, Status
 from secretwatch._cli.config import CLI_CONFIG, ENV_PREFIX, JsonOption
 from secretwatch._cli.demo import run_demo
 from secretwatch._cli.helptext import command_line, command_models
 from secretwatch._cli.lifecycle import Create, Delete, ListSecrets
+from secretwatch._cli.pairs import hidden_values, hide_values
 from secretwatch._cli.show import (
     BAD_NAMES_EXIT,
     FINGERPRINT_KEY_VARIABLE,
