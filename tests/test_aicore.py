@@ -149,6 +149,8 @@ def test_scopes_are_headers(
             ),
             "can't be changed by an update",
         ),
+        (lambda a: a.update(".", data={"k": "v"}, scope=RG), "can't be named '.'"),
+        (lambda a: a.delete("..", scope=RG), "can't be named '..'"),
     ],
 )
 def test_rules_are_checked_before_any_request(

@@ -101,9 +101,17 @@ def test_a_source_is_used_whole_and_an_incomplete_one_is_an_error(home: Path) ->
     ("environ", "message"),
     [
         ({"AICORE_SERVICE_KEY": "{" + CANARY}, "AICORE_SERVICE_KEY is not a service key's"),
-        (
-            {"AICORE_SERVICE_KEY": "/no/such/key.json"},
-            "AICORE_SERVICE_KEY (a file: /no/such/key.json) does not exist",
+        (  # not shown: a value that is no file may be a secret, set there by mistake
+            {"AICORE_SERVICE_KEY": "/no/such/" + CANARY},
+            "AICORE_SERVICE_KEY is neither a service key's JSON object nor the path of an "
+            "existing file (its value is not shown)",
+        ),
+        (  # what `cf service-key` prints, its header line pasted too
+            {
+                "AICORE_SERVICE_KEY": "Getting key k for service instance i as admin...\n\n"
+                + json.dumps({"credentials": key("k")})
+            },
+            "AICORE_SERVICE_KEY is neither a service key's JSON object nor the path",
         ),
         (
             {"AICORE_SERVICE_KEY": json.dumps(key("k", serviceurls={}))},
@@ -121,6 +129,18 @@ def test_a_source_is_used_whole_and_an_incomplete_one_is_an_error(home: Path) ->
         ),
         ({"AICORE_PROFILE": "nope"}, "config_nope.json does not exist"),
         ({"VCAP_SERVICES": CANARY}, "VCAP_SERVICES is not a JSON object"),
+        (
+            {**variables("v"), "AICORE_AUTH_URL": f"https://{CANARY} x"},
+            "AICORE_AUTH_URL of the AICORE_* variables is not an http(s) URL with a host",
+        ),
+        (
+            {**variables("v"), "AICORE_BASE_URL": f"ftp://{CANARY}"},
+            "AICORE_BASE_URL of the AICORE_* variables is not an http(s) URL with a host",
+        ),
+        (
+            {**variables("v"), "AICORE_AUTH_URL": f"http://{CANARY}.example"},
+            "AICORE_AUTH_URL of the AICORE_* variables is plain http to another machine",
+        ),
         ({}, "no AI Core credentials: set AICORE_SERVICE_KEY"),
     ],
 )
@@ -133,6 +153,14 @@ def test_bad_sources_are_clear_errors_without_values(
     assert message in str(info.value)
     assert CANARY not in str(info.value)
     assert info.value.__context__ is None
+
+
+def test_a_service_key_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """A service key file that an editor saved with a UTF-8 byte-order mark is read."""
+    saved = tmp_path / "key.json"
+    saved.write_text("\ufeff" + json.dumps(key("bom")), encoding="utf-8")
+    found = resolve(environ={"AICORE_HOME": str(tmp_path), "AICORE_SERVICE_KEY": str(saved)})
+    assert found.credentials.client_id == "bom"
 
 
 def test_a_bad_config_file_names_the_file(tmp_path: Path) -> None:

@@ -4,7 +4,10 @@ stand-in API, over real HTTP."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -220,3 +223,26 @@ def test_every_aicore_command_ends_by_its_timeout(fake: FakeAICore, args: list[s
     assert len(done.stderr.strip().splitlines()) == 1
     assert elapsed < 2 + 10  # the interpreter's start, and a busy machine
     no_canary(done)
+
+
+def test_ctrl_c_during_a_wait_is_one_line() -> None:
+    """Ctrl-C (SIGINT) while rotate --wait polls ends it with one line and 130, not a
+    traceback."""
+    slow = FakeAICore(resource_groups=("default",), replication_delay=3600)
+    with slow, SecretsAPI.from_service_key(slow.service_key()) as api:
+        api.create("slow-key", data={"token": CANARY}, scope=TENANT_WIDE)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AICORE_")}
+        env |= {"AICORE_SERVICE_KEY": json.dumps(slow.service_key()), "AICORE_HOME": "/nonexistent"}
+        command = [sys.executable, "-m", "secretwatch", "rotate", "slow-key", "--tenant-wide"]
+        command += ["--set", f"token={CANARY}-2", "--wait", "--poll-interval", "0.05"]
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        ) as process:
+            assert process.stdout is not None
+            assert process.stdout.readline().startswith("updated slow-key")  # now waiting
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert CANARY not in out + err

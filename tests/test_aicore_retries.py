@@ -16,6 +16,7 @@ from secretwatch.aicore import (
     ClientCredentials,
     DeadlineExceededError,
     NoResourceGroupsError,
+    ReplicationTimeoutError,
     Scope,
     SecretsAPI,
 )
@@ -354,3 +355,26 @@ def test_poll_interval(fake: FakeAICore) -> None:
     )
     assert bad.returncode == 2
     assert "poll-interval" in bad.stderr
+
+
+def test_a_busy_api_during_the_wait_is_waited_out(fake: FakeAICore, sleeps: Sleeps) -> None:
+    """A read of the wait whose retries run out on 503s is one more "not yet", not the end:
+    the wait goes on polling, and returns once a read after the update shows replication."""
+    with client(fake, retries=1, sleep=sleeps) as api:
+        api.create("busy-key", data={"token": CANARY}, scope=TENANT_WIDE)
+        api.update("busy-key", data={"token": CANARY + "-2"}, scope=TENANT_WIDE)
+        fake.fail_next(503, times=6)  # three reads' worth, each with its one retry
+        secret = api.wait_replicated("busy-key", timeout=30, interval=0.01)
+    assert secret.replicated
+    assert sent(fake, "GET") == 7
+
+
+def test_a_wait_that_times_out_on_a_busy_api_says_so(fake: FakeAICore, sleeps: Sleeps) -> None:
+    """When time runs out while the API keeps answering 503, the timeout names that."""
+    with client(fake, retries=0, sleep=sleeps) as api:
+        api.create("busy-key", data={"token": CANARY}, scope=TENANT_WIDE)
+        fake.fail_next(503, times=10_000)
+        with pytest.raises(ReplicationTimeoutError) as info:
+            api.wait_replicated("busy-key", timeout=0.3, interval=0.01)
+    assert "503" in str(info.value)
+    assert CANARY not in str(info.value)

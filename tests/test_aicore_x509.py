@@ -4,11 +4,16 @@ against the stand-in API and scripted token endpoints on 127.0.0.1."""
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
+import pty
 import socket
 import struct
+import subprocess
+import sys
 import tempfile
+import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -352,3 +357,72 @@ def test_the_cli_rotates_with_an_x509_profile(fake: FakeAICore, tmp_path: Path) 
     )
     assert "  certificate and key: loaded (checked here; no request was sent)" in explained.stdout
     assert "BEGIN" not in explained.stdout
+
+
+def test_an_encrypted_key_is_refused_without_asking_for_a_passphrase(
+    certificates: MutualTLS, tmp_path: Path
+) -> None:
+    """An encrypted private key (SAP's keys never are) is refused at once, even on a
+    terminal, where OpenSSL would otherwise ask for its passphrase and wait past any
+    --timeout."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(certificates.client_key.encode(), password=None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"a passphrase"),
+    ).decode()
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith("AICORE_") and k != "VCAP_SERVICES"
+    }
+    environ |= {
+        "AICORE_HOME": str(tmp_path),
+        "AICORE_CLIENT_ID": "client",
+        "AICORE_CERT_URL": "https://127.0.0.1:9",
+        "AICORE_BASE_URL": "https://127.0.0.1:9",
+        "AICORE_CERT_STR": certificates.client_chain,
+        "AICORE_KEY_STR": encrypted,
+    }
+    controller, terminal = pty.openpty()
+
+    def on_the_terminal() -> None:  # a session whose controlling terminal is the pty
+        os.setsid()
+        fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
+
+    command = [sys.executable, "-m", "secretwatch", "status", "--explain-credentials"]
+    with subprocess.Popen(
+        command,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=environ,
+        preexec_fn=on_the_terminal,  # noqa: PLW1509 (no threads run in the child yet)
+    ) as process:
+        os.close(terminal)
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail("it waited on the terminal, for a passphrase")
+        finally:
+            said = _drain(controller)
+            os.close(controller)
+    assert code == 1, said
+    assert "could not be loaded" in said
+    assert "pass phrase" not in said.lower()
+    assert "BEGIN" not in said
+
+
+def _drain(descriptor: int) -> str:
+    """What the pty's other side holds (the child has ended: EIO at its end)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(descriptor, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")

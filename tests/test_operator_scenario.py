@@ -1,8 +1,9 @@
 """An AI Core rotation end to end, as an operator and a deployment live it.
 
 The operator runs ``secretwatch rotate --tenant-wide --wait`` with an X.509 service key
-from ``$AICORE_HOME/config.json``; the API (the stand-in, over real HTTP, its token
-endpoint over mutual TLS) answers an expired token, a 500 and a 429 on the way; it
+from ``$AICORE_HOME/config.json`` (certificate and key files, as ``aicore configure``
+writes them); the API (the stand-in, over real HTTP, its token endpoint over mutual TLS)
+refuses the command's token as expired (a 401), then answers a 500 and a 429; it
 replicates the secret and, as the kubelet would, writes it into the volume mounted in the
 deployment, where the serving example (uvicorn, a real process) watches it. The app ends
 up calling its upstream with the new value, and no value appears in any output.
@@ -42,7 +43,7 @@ def test_a_tenant_wide_rotation_reaches_the_serving_app(
     certificates = mutual_tls()
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text(certificates.ca)
-    with FakeAICore(resource_groups=("default", "team-b"), replication_delay=0.3) as api:
+    with FakeAICore(resource_groups=("default", "team-b"), replication_delay=2) as api:
         api.serve_x509(
             certificate=certificates.server_certificate,
             key=certificates.server_key,
@@ -60,10 +61,12 @@ def test_a_tenant_wide_rotation_reaches_the_serving_app(
         home = tmp_path / "aicore-home"
         home.mkdir()
         key = api.service_key(x509=True)
+        (home / "client.crt").write_text(key["certificate"])
+        (home / "client.key").write_text(key["key"])
         profile = {
             "AICORE_CLIENT_ID": key["clientid"],
-            "AICORE_CERT_STR": key["certificate"],
-            "AICORE_KEY_STR": key["key"],
+            "AICORE_CERT_FILE_PATH": str(home / "client.crt"),
+            "AICORE_KEY_FILE_PATH": str(home / "client.key"),
             "AICORE_CERT_URL": key["certurl"],
             "AICORE_BASE_URL": key["serviceurls"]["AI_API_URL"],
         }
@@ -91,11 +94,20 @@ def test_a_tenant_wide_rotation_reaches_the_serving_app(
             )
             assert done.returncode == 0, done.stderr
             assert "replicated into every resource group: default, team-b" in done.stdout
+            # it waited for replication: the API says so now (replication stays done)
+            with SecretsAPI.from_service_key(api.service_key()) as client:
+                assert client.get(NAME, scope=Scope.tenant_wide()).replicated
+            sent = [(r.method, r.path) for r in api.requests]
+            patch = ("PATCH", f"/v2/admin/secrets/{NAME}")
+            assert sent.count(patch) == 4  # refused (401), 500, 429, then applied
+            assert sent.count(("POST", "/oauth/token")) >= 3  # a new token after the 401
             wait_for_version(app, 2)
             assert called_with(app, upstream) == NEW
     assert api.data(NAME, scope="*") == {"some-credential": NEW.encode()}
     said = done.stdout + done.stderr + "".join(path.read_text() for path in outputs)
     assert "CANARY" not in said
+    assert "PRIVATE KEY" not in said
+    assert key["key"].splitlines()[1] not in said  # a line of the key's material
 
 
 class ServingApp:

@@ -372,3 +372,10 @@ def _run(command: Any) -> int:
     except ValueError as exc:  # a scope without a resource group's name, say
         print(f"secretwatch: {_shown(str(exc))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback (a request sent may be done)
+        print(
+            "secretwatch: interrupted (a request already sent may have been applied: "
+            "check with secretwatch status)",
+            file=sys.stderr,
+        )
+        return 130

@@ -15,11 +15,13 @@ from secretwatch.aicore._answers import Details, Page, QuotaAnswer, parse
 from secretwatch.aicore._auth import ClientCredentials
 from secretwatch.aicore._credentials import Credentials, credentials_from_service_key, resolve
 from secretwatch.aicore._errors import (
+    APIError,
     DeadlineExceededError,
     MalformedResponseError,
     NoResourceGroupsError,
     ReplicationTimeoutError,
 )
+from secretwatch.aicore._retry import RETRY_STATUSES
 from secretwatch.aicore._rules import check_data, check_labels, check_name
 from secretwatch.aicore._scope import Scope
 from secretwatch.aicore._secret import Quota, Secret
@@ -286,19 +288,26 @@ class SecretsAPI:
             ends = min(ends, self.deadline)
         pending: list[str] = []
         first = True
+        busy: str | None = None  # the last read that failed as a busy API fails
         while True:
             read = time.monotonic()
             late: DeadlineExceededError | None = None
+            secret: Secret | None = None
             try:  # the first read is made whatever the timeout (0: look once), by the deadline
                 secret = self._get(name, scope, until=None if first else ends)
             except DeadlineExceededError as exc:
                 late = exc
+            except APIError as exc:
+                if exc.status not in RETRY_STATUSES:
+                    raise
+                busy = str(exc)  # its retries ran out: the next read may fare better
             first = False
             if late is not None:  # raised outside the handler, as _request's errors are
                 waited = _tenths(time.monotonic() - started)
-                reading = str(late) if late.attempts else None
+                # what the API said last says more than a read the deadline cut short
+                reading = busy or (str(late) if late.attempts else None)
                 raise ReplicationTimeoutError(name, waited, pending, reading=reading)
-            if self._writes.read_after(scope, name, read):
+            if secret is not None and self._writes.read_after(scope, name, read):
                 if secret.replication == {}:
                     raise NoResourceGroupsError(name)
                 if secret.replicated:
@@ -309,7 +318,7 @@ class SecretsAPI:
                 self._sleep(min(interval, ends - now))
                 now = time.monotonic()
             if now >= ends:  # no read is started that the time would cut short
-                raise ReplicationTimeoutError(name, _tenths(now - started), pending)
+                raise ReplicationTimeoutError(name, _tenths(now - started), pending, reading=busy)
 
     # -- requests --------------------------------------------------------------------
 

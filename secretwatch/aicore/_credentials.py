@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from secretwatch.aicore._errors import AICoreError
 from secretwatch.aicore._x509 import CertificateSource
@@ -62,6 +63,7 @@ _KEY_PATHS: dict[str, tuple[str, ...]] = {
     "cert_str": ("certificate",),
     "key_str": ("key",),
 }
+_MAX_PATH = 4096  # PATH_MAX on Linux
 _MAX_FILE = 1024 * 1024  # bytes read at most from a service key or profile file
 
 
@@ -215,7 +217,12 @@ def _service_key_variable(env: Mapping[str, str]) -> _Source | str:
     if not text:
         return "not set"
     where = "AICORE_SERVICE_KEY"
-    if not text.lstrip().startswith("{"):  # a path: SAP's SDK takes JSON text only
+    if not text.lstrip("\ufeff \t\r\n").startswith("{"):  # SAP's SDK takes JSON text only
+        if not _could_be_a_path(text):  # never shown: it may be a key, pasted with a header
+            raise AICoreError(
+                "AICORE_SERVICE_KEY is neither a service key's JSON object nor the path of an "
+                "existing file (its value is not shown)"
+            )
         where = f"AICORE_SERVICE_KEY (a file: {text})"
         text = _read(Path(text), where)
     key = _json_object(text, where, "a service key's JSON, or the path of a file holding it")
@@ -344,6 +351,9 @@ def _complete(source: _Source) -> Credentials:
             f"{source.description} gives more than one way to authenticate "
             f"({'; '.join(ways)}): give one"
         )
+    for url in ("auth_url", "cert_url", "base_url"):
+        if url in values:
+            _check_url(values[url], f"{name(url)} of {source.description}")
     token_url = _with_suffix(values.get("cert_url") or values["auth_url"], "/oauth/token")
     certificate = None
     if "client_secret" not in values:
@@ -377,6 +387,35 @@ def _with_suffix(url: str, suffix: str) -> str:
     return url if url.endswith(suffix) else url + suffix
 
 
+def _check_url(url: str, what: str) -> None:
+    """An endpoint must be an https URL with a host (plain http only to this machine: a
+    client secret or a token would cross the network readable). Names ``what``, never
+    the URL, which may carry credentials."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("https", "http") or not host or " " in url:
+        raise AICoreError(f"{what} is not an http(s) URL with a host")
+    if parts.scheme == "http" and host not in _LOOPBACK:
+        raise AICoreError(f"{what} is plain http to another machine: use https")
+
+
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _could_be_a_path(text: str) -> bool:
+    """Whether ``text`` names an existing file: one line, printable, not too long. Anything
+    else may be a pasted key, which a message must not repeat."""
+    if len(text) > _MAX_PATH or not text.isprintable():
+        return False
+    try:
+        return Path(text).is_file()
+    except OSError:  # a name too long for the file system, say
+        return False
+
+
 def _read(path: Path, where: str) -> str:
     problem = ""
     try:
@@ -403,7 +442,7 @@ def _read(path: Path, where: str) -> str:
 
 def _json_object(text: str, where: str, expected: str) -> Mapping[str, Any]:
     try:
-        value = json.loads(text)
+        value = json.loads(text.lstrip("\ufeff"))  # a byte-order mark, as editors may save
     except ValueError:
         value = None  # the error is raised below, outside the handler (it quotes the text)
     if not isinstance(value, dict):

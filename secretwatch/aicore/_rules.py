@@ -28,6 +28,8 @@ def check_name(name: str) -> None:
         raise InvalidSecretError(
             "a secret name is 1 to 252 characters of lower-case letters, digits, '-' and '.'"
         )
+    if name in (".", ".."):  # the pattern allows them, but in a URL's path they mean a move
+        raise InvalidSecretError(f"a secret can't be named {name!r}: its URL would be another")
 
 
 def encode_value(key: str, value: bytes | str) -> bytes:

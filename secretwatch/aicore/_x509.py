@@ -45,6 +45,12 @@ class CertificateSource:
         return f"CertificateSource({self.where!r})"
 
 
+def _NO_PASSPHRASE() -> bytes:
+    """An encrypted key fails to load, as a wrong passphrase: OpenSSL never asks for one on
+    the terminal (which would hang a command past its deadline)."""
+    return b""
+
+
 def client_context(source: CertificateSource) -> ssl.SSLContext:
     """A TLS context that trusts what :func:`tls_context` trusts and presents ``source``'s
     whole certificate chain (leaf, then intermediates) with its key.
@@ -63,7 +69,7 @@ def client_context(source: CertificateSource) -> ssl.SSLContext:
     assert source.key_file is not None
     problem = ""
     try:
-        context.load_cert_chain(source.cert_file, source.key_file)
+        context.load_cert_chain(source.cert_file, source.key_file, password=_NO_PASSPHRASE)
     except FileNotFoundError:
         problem = "a file does not exist"
     except PermissionError:
@@ -102,7 +108,7 @@ def load_from_memory(context: ssl.SSLContext, cert_pem: str, key_pem: str, *, wh
                 view = view[os.write(descriptor, view) :]
         paths = [f"/proc/self/fd/{descriptor}" for descriptor in descriptors]
         try:
-            context.load_cert_chain(paths[0], paths[1])
+            context.load_cert_chain(paths[0], paths[1], password=_NO_PASSPHRASE)
         except (ssl.SSLError, OSError):
             failed = True
     finally:

@@ -12,7 +12,7 @@ It invents no rule: each rule it enforces names its source in a comment beside i
 - ``[spec]``: the AI API's published OpenAPI specification (the ``aicore.yaml`` that SAP's
   SDKs are generated from, AI Core 2.41), by its path;
 - ``[docs]``: SAP's AI Core documentation ("Update a Generic Secret", "Consume Generic
-  Secrets in Executions or Deployments", "Get Generic Secrets");
+  Secrets in Executions or Deployments", "Get Generic Secrets", "Service Plans");
 - ``[RFC 6749]``: OAuth 2.0, for the token endpoint.
 
 What no source defines is not enforced unless a test asks for it: a limit of a scope other
@@ -45,7 +45,8 @@ from secretwatch.testing._volume import AtomicVolume
 
 __all__ = ["DEFAULT_QUOTAS", "FakeAICore", "RecordedRequest"]
 
-# [docs] "At most five tenant-wide secrets per tenant by default"
+# [docs] Service Plans, "Tenant-Wide Generic Secrets Quotas": "Each tenant can have a
+# maximum of five tenant-wide secrets. If you reach this limit, you receive an error message."
 DEFAULT_QUOTAS: Mapping[str, int] = {TENANT_WIDE: 5}
 
 
@@ -354,7 +355,7 @@ class FakeAICore:
             return error(self.exists_status, code, f"secret {name} exists already")
         limit = self.quotas.get(scope)
         if limit is not None and len(secrets) >= limit:
-            # [docs] "At most five tenant-wide secrets per tenant by default". The status and
+            # [docs] Service Plans: "a maximum of five tenant-wide secrets". The status and
             # message at the limit are not published ([spec] lists 400 and the common errors
             # for this POST): a 400 in the API's error object
             message = f"the quota of generic secrets in this scope is reached ({limit})"
