@@ -246,3 +246,15 @@ def test_ctrl_c_during_a_wait_is_one_line() -> None:
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert CANARY not in out + err
+
+
+def test_status_says_when_no_resource_group_is_reported() -> None:
+    """An empty replication map (a tenant without resource groups) is said in status's
+    text, as list says it, not left out."""
+    with FakeAICore(resource_groups=()) as empty:
+        with SecretsAPI.from_service_key(empty.service_key()) as api:
+            api.create("lonely-key", data={"token": CANARY}, scope=TENANT_WIDE)
+        done = aicore_cli(empty.service_key(), "status", "lonely-key", "--tenant-wide")
+    assert done.returncode == 0, done.stderr
+    assert "replication: none reported (the tenant has no resource group)" in done.stdout
+    no_canary(done)

@@ -316,9 +316,10 @@ class Status(_Scoped, JsonOption):
         print(f"created:     {description['created_at'] or 'unknown'}")
         for key, value in sorted(secret.labels.items()):
             print(f"label:       {_shown(key)}={_shown(value)}")
-        if secret.replication is not None:
-            for group, done in sorted(secret.replication.items()):
-                print(f"replication: {_shown(group)}: {'done' if done else 'pending'}")
+        if secret.replication == {}:  # as list says it
+            print("replication: none reported (the tenant has no resource group)")
+        for group, done in sorted((secret.replication or {}).items()):
+            print(f"replication: {_shown(group)}: {'done' if done else 'pending'}")
         if quota is not None:
             print(f"quota:       {quota['count']} of {quota['limit']} tenant-wide secrets")
         elif quota_error:
