@@ -100,7 +100,46 @@ class _Scoped(_InScope):
     name: CliPositionalArg[str] = Field(description="the generic secret's name")
 
 
-class Rotate(_Scoped, JsonOption):
+class _Data(BaseSettings):
+    """``--set``, ``--set-file`` and ``--label``: a secret's data and labels, their values
+    kept from the parser (:mod:`._cli.pairs`)."""
+
+    model_config = CLI_CONFIG
+
+    set: Pairs = Field(
+        default_factory=list,
+        description="a data key and its value (repeatable)",
+        json_schema_extra={"metavar": "KEY=VALUE"},
+    )
+    set_file: Pairs = Field(
+        default_factory=list,
+        description="a data key and a file holding its value (repeatable)",
+        json_schema_extra={"metavar": "KEY=PATH"},
+    )
+    label: Pairs = Field(
+        default_factory=list,
+        description="a label, ext.ai.sap.com/NAME=VALUE (repeatable; rotate: an empty value "
+        "removes it)",
+        json_schema_extra={"metavar": "KEY=VALUE"},
+    )
+
+    def read_data(self) -> dict[str, bytes]:
+        """The data of ``--set`` and ``--set-file`` (each file read now).
+
+        Raises:
+            ValueError: a file can't be read (names the key and the reason, not the path).
+        """
+        data = {key: value.encode() for key, value in pairs(self.set).items()}
+        for key, path in pairs(self.set_file).items():
+            try:
+                data[key] = Path(path).read_bytes()
+            except OSError as exc:
+                problem = exc.strerror or type(exc).__name__
+                raise ValueError(f"--set-file {key}: {problem}") from None
+        return data
+
+
+class Rotate(_Scoped, _Data, JsonOption):
     """Update a generic secret's data and labels, and with --wait, wait for replication.
 
     Credentials as SAP's SDK finds them: AICORE_SERVICE_KEY (JSON, or a file), the AICORE_*
@@ -118,21 +157,6 @@ class Rotate(_Scoped, JsonOption):
   secretwatch rotate my-secret --resource-group default --set some-credential=value
   secretwatch rotate shared-key --tenant-wide --label ext.ai.sap.com/rotated=1 --json"""
 
-    set: Pairs = Field(
-        default_factory=list,
-        description="a data key and its value (repeatable)",
-        json_schema_extra={"metavar": "KEY=VALUE"},
-    )
-    set_file: Pairs = Field(
-        default_factory=list,
-        description="a data key and a file holding its value (repeatable)",
-        json_schema_extra={"metavar": "KEY=PATH"},
-    )
-    label: Pairs = Field(
-        default_factory=list,
-        description="a label, ext.ai.sap.com/NAME=VALUE; an empty value removes it (repeatable)",
-        json_schema_extra={"metavar": "KEY=VALUE"},
-    )
     wait: bool = Field(
         default=False,
         description="wait until a read made after the update shows every resource group "
@@ -176,15 +200,7 @@ class Rotate(_Scoped, JsonOption):
         from secretwatch.aicore import SecretsAPI  # noqa: PLC0415 (the aicore extra)
         from secretwatch.aicore._credentials import resolve  # noqa: PLC0415
 
-        data: dict[str, bytes] | None = None
-        if self.set or self.set_file:
-            data = {key: value.encode() for key, value in pairs(self.set).items()}
-            for key, path in pairs(self.set_file).items():
-                try:
-                    data[key] = Path(path).read_bytes()
-                except OSError as exc:
-                    print(f"secretwatch rotate: --set-file {key}: {exc.strerror}", file=sys.stderr)
-                    return 2
+        data = self.read_data() if self.set or self.set_file else None
         found = resolve()
         scope = self.scope(found)
         deadline = time.monotonic() + self.timeout  # the whole command's, from here

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from secretwatch._cli.aicore import _InScope, _run, _Scoped, scope_json
+from secretwatch._cli.aicore import _Data, _InScope, _run, _Scoped, scope_json
 from secretwatch._cli.config import JsonOption
-from secretwatch._cli.pairs import Pairs, pairs, repeated_keys
+from secretwatch._cli.pairs import pairs, repeated_keys
 from secretwatch._read.names import escaped
 
 __all__ = ["Create", "Delete", "ListSecrets"]
@@ -26,7 +25,7 @@ __all__ = ["Create", "Delete", "ListSecrets"]
 _SCOPES = "(--resource-group NAME | --main-tenant | --tenant-wide)"
 
 
-class Create(_Scoped, JsonOption):
+class Create(_Scoped, _Data, JsonOption):
     """Create a generic secret; refuse one that exists already (rotate changes it).
 
     Credentials as for rotate. Values are never printed; --set-file keeps them out of the
@@ -37,22 +36,6 @@ class Create(_Scoped, JsonOption):
     cli_examples: ClassVar[str] = """examples:
   secretwatch create shared-key --tenant-wide --set-file token=/run/token
   secretwatch create my-secret --resource-group default --set user=svc --json"""
-
-    set: Pairs = Field(
-        default_factory=list,
-        description="a data key and its value (repeatable)",
-        json_schema_extra={"metavar": "KEY=VALUE"},
-    )
-    set_file: Pairs = Field(
-        default_factory=list,
-        description="a data key and a file holding its value (repeatable)",
-        json_schema_extra={"metavar": "KEY=PATH"},
-    )
-    label: Pairs = Field(
-        default_factory=list,
-        description="a label, ext.ai.sap.com/NAME=VALUE (repeatable)",
-        json_schema_extra={"metavar": "KEY=VALUE"},
-    )
 
     @model_validator(mode="after")
     def _data(self) -> Create:
@@ -70,9 +53,7 @@ class Create(_Scoped, JsonOption):
     def _create(self) -> int:
         from secretwatch.aicore import APIError  # noqa: PLC0415 (the aicore extra)
 
-        data = _read_data("create", self.set, self.set_file)
-        if data is None:
-            return 2
+        data = self.read_data()
         labels = pairs(self.label)
         api, scope = self.connect()
         with api:
@@ -162,19 +143,6 @@ class Delete(_Scoped, JsonOption):
         else:
             print(f"deleted {self.name} ({scope})")
         return 0
-
-
-def _read_data(command: str, sets: list[str], set_files: list[str]) -> dict[str, bytes] | None:
-    """The data of ``--set`` and ``--set-file``; ``None`` (said on stderr) when a file can't
-    be read."""
-    data = {key: value.encode() for key, value in pairs(sets).items()}
-    for key, path in pairs(set_files).items():
-        try:
-            data[key] = Path(path).read_bytes()
-        except OSError as exc:
-            print(f"secretwatch {command}: --set-file {key}: {exc.strerror}", file=sys.stderr)
-            return None
-    return data
 
 
 def _exists(api: Any, name: str, scope: Any) -> bool:
