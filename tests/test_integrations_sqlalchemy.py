@@ -6,6 +6,7 @@ AsyncEngine (psycopg's async mode) follows rotations under concurrent queries.""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import queue
@@ -256,3 +257,128 @@ def test_a_version_without_a_password_is_rejected_and_the_pool_keeps_working(
         engine.dispose()
         with engine.connect() as connection:  # and a new one logs in as before
             assert backend(connection)[0] == "app_kept"
+
+
+async def test_an_async_engine_follows_rotations_under_concurrent_queries(
+    tmp_path: Path, postgres: Postgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An AsyncEngine (psycopg's async mode) rotated between two roles while several
+    queries run at once: every query succeeds, each rotation reaches new logins, and the
+    passwords appear in no log, error or repr."""
+    import sqlalchemy
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from secretwatch.integrations.sqlalchemy import follow_credentials
+
+    logins = {"app_async_blue": f"{CANARY}-blue", "app_async_green": f"{CANARY}-green"}
+    for role, password in logins.items():
+        postgres.create_role(role, password)
+    volume = AtomicVolume(tmp_path / "db-credentials")
+    volume.write({"username": "app_async_blue", "password": logins["app_async_blue"]})
+    caplog.set_level(logging.DEBUG)
+    options: secretwatch.WatchOptions = {"debounce": 0}
+    users: asyncio.Queue[str] = asyncio.Queue()
+    failures: list[BaseException] = []
+    stop = asyncio.Event()
+    query = sqlalchemy.text("SELECT current_user")
+
+    async def query_continuously(engine: Any) -> None:
+        while not stop.is_set():
+            try:
+                async with engine.connect() as connection:
+                    users.put_nowait(str((await connection.execute(query)).scalar_one()))
+            except Exception as error:  # collected: the test fails on it
+                failures.append(error)
+                return
+
+    async def wait_for_user(role: str) -> None:
+        while await users.get() != role:
+            assert not failures, failures
+
+    with secretwatch.watch_settings(
+        Credentials, secrets_dir=volume.path, watch_options=options
+    ) as live:
+        engine = create_async_engine(postgres.url(), pool_size=3, max_overflow=0, echo_pool="debug")
+        following = follow_credentials(engine, live)
+        assert following.engine is engine.sync_engine
+        workers = [asyncio.create_task(query_continuously(engine)) for _ in range(5)]
+        try:
+            await asyncio.wait_for(wait_for_user("app_async_blue"), TIMEOUT)
+            for rotation in range(6):
+                role = "app_async_green" if rotation % 2 == 0 else "app_async_blue"
+                seen = live.version
+                volume.write({"username": role, "password": logins[role]})
+                assert await asyncio.to_thread(live.wait_for_change, TIMEOUT, since=seen)
+                await asyncio.wait_for(wait_for_user(role), TIMEOUT)
+        finally:
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*workers), TIMEOUT)
+            shown = [repr(engine), repr(engine.pool), repr(following), repr(live)]
+            await engine.dispose()
+    assert not failures, failures
+    assert "Created new connection" in caplog.text  # the pool's own log was captured
+    assert CANARY not in caplog.text
+    assert not any(CANARY in text for text in shown)
+
+
+def test_a_secret_watcher_is_followed_by_key_and_a_missing_key_is_named(
+    tmp_path: Path, postgres: Postgres, make_engine: Callable[..., Any]
+) -> None:
+    """With a SecretWatcher, logins read its keys and follow its rotations; a version
+    lacking the password fails the login with an error naming the key, never a value."""
+    import sqlalchemy
+
+    postgres.create_role("app_watched", CANARY)
+    volume = AtomicVolume(tmp_path / "db-credentials")
+    volume.write({"username": "app_watched", "password": "not-yet-set"})
+    with secretwatch.watch(volume.path, debounce=0) as watcher:
+        engine = make_engine(watcher, pool_size=1, max_overflow=0)
+        with pytest.raises(sqlalchemy.exc.OperationalError, match="authentication failed"):
+            engine.connect()
+
+        seen = watcher.snapshot.version
+        volume.write({"username": "app_watched", "password": CANARY})
+        assert watcher.wait_for_change(TIMEOUT, since=seen) is not None
+        with engine.connect() as connection:
+            assert backend(connection)[0] == "app_watched"
+
+        seen = watcher.snapshot.version
+        volume.write({"username": "app_watched"})  # a watcher does not validate
+        assert watcher.wait_for_change(TIMEOUT, since=seen) is not None
+        with pytest.raises(secretwatch.SecretWatchError) as failed:
+            engine.connect()
+    assert failed.value.key == "password"
+    assert failed.value.path == watcher.path
+    assert "'password'" in str(failed.value)
+    assert CANARY not in "".join(traceback.format_exception(failed.value))
+
+
+def test_remove_stops_following(tmp_path: Path, postgres: Postgres) -> None:
+    """After ``remove()`` a rotation no longer replaces a pooled connection; a model without
+    the named field is refused at once."""
+    import sqlalchemy
+
+    from secretwatch.integrations.sqlalchemy import follow_credentials
+
+    logins = {"app_removed": "removed-password", "app_other": "other-password"}
+    for role, password in logins.items():
+        postgres.create_role(role, password)
+    volume = AtomicVolume(tmp_path / "db-credentials")
+    volume.write({"username": "app_removed", "password": logins["app_removed"]})
+    with secretwatch.watch_settings(Credentials, secrets_dir=volume.path) as live:
+        with pytest.raises(TypeError, match="no field 'user'"):
+            follow_credentials(sqlalchemy.create_engine(postgres.url()), live, username="user")
+        engine = sqlalchemy.create_engine(postgres.url(), pool_size=1, max_overflow=0)
+        try:
+            with follow_credentials(engine, live) as following, engine.connect() as connection:
+                _, pid = backend(connection)
+            assert not following.installed
+            following.remove()  # idempotent
+
+            seen = live.version
+            volume.write({"username": "app_other", "password": logins["app_other"]})
+            assert live.wait_for_change(TIMEOUT, since=seen) is not None
+            with engine.connect() as connection:  # kept: nothing follows the secret now
+                assert backend(connection) == ("app_removed", pid)
+        finally:
+            engine.dispose()
