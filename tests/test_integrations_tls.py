@@ -5,6 +5,7 @@ certificates are verified with a followed CA, and no key is written to a file.""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import queue
 import socket
@@ -12,14 +13,21 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 from structlog.testing import LogCapture
 
 from secretwatch import SecretWatchError
-from secretwatch.integrations.tls import FollowingContext, server_context
+from secretwatch.integrations.tls import (
+    FollowingClientContext,
+    FollowingContext,
+    client_context,
+    server_context,
+)
 from secretwatch.testing import AtomicVolume
 
 from .certificates import MutualTLS, mutual_tls, self_signed
@@ -84,14 +92,22 @@ def served(port: int, context: ssl.SSLContext | None = None) -> bytes:
     return certificate
 
 
-def rotate(context: FollowingContext, volume: AtomicVolume, payload: dict[str, bytes]) -> None:
+def rotate(
+    context: FollowingContext | FollowingClientContext,
+    volume: AtomicVolume,
+    payload: dict[str, bytes],
+) -> None:
     """Write ``payload`` and wait until the watcher applied it."""
     seen = context.watcher.snapshot.version
     volume.write(payload)
     assert context.watcher.wait_for_change(TIMEOUT, since=seen) is not None
 
 
-def rejected(context: FollowingContext, volume: AtomicVolume, payload: dict[str, bytes]) -> str:
+def rejected(
+    context: FollowingContext | FollowingClientContext,
+    volume: AtomicVolume,
+    payload: dict[str, bytes],
+) -> str:
     """Write ``payload`` and wait for its rejection; the error's text."""
     errors: queue.Queue[SecretWatchError] = queue.Queue()
     subscription = context.watcher.subscribe_errors(errors.put)
@@ -360,3 +376,123 @@ def test_a_first_pair_that_does_not_load_raises(tmp_path: Path) -> None:
     volume.write({"tls.crt": crt})
     with pytest.raises(SecretWatchError, match=r"no tls\.key in the volume"):
         server_context(volume.path)
+
+
+class _WhoAmI(BaseHTTPRequestHandler):
+    """Answers with the SHA-256 of the client certificate of the connection (kept alive)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        certificate = self.connection.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+        body = hashlib.sha256(certificate).hexdigest().encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def leaf_fingerprint(chain: str) -> str:
+    """The SHA-256 of the first certificate of a PEM chain (its DER form)."""
+    first = chain.split("-----END CERTIFICATE-----", maxsplit=1)[0] + "-----END CERTIFICATE-----\n"
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(first)).hexdigest()
+
+
+@dataclass
+class Mutual:
+    """A mutual-TLS server on ``port`` trusting the ``old`` client CA, and the client's
+    ``volume`` holding the old client pair and the server's CA."""
+
+    port: int
+    old: MutualTLS
+    new: MutualTLS
+    volume: AtomicVolume
+    server: FollowingContext
+    server_volume: AtomicVolume
+
+    def client_payload(self, chain: str, key: str) -> dict[str, bytes]:
+        return {"tls.crt": chain.encode(), "tls.key": key.encode(), "ca.crt": self.old.ca.encode()}
+
+    def rotate_client(self, client: FollowingClientContext) -> None:
+        """The server trusts the new client CA (the two CAs have one name, so it can't
+        trust both), then the client's volume gets the new pair, applied."""
+        rotate(
+            self.server,
+            self.server_volume,
+            {
+                "tls.crt": self.old.server_certificate.encode(),
+                "tls.key": self.old.server_key.encode(),
+                "ca.crt": self.new.ca.encode(),
+            },
+        )
+        rotate(client, self.volume, self.client_payload(self.new.client_chain, self.new.client_key))
+
+
+@pytest.fixture
+def mutual(tmp_path: Path) -> Iterator[Mutual]:
+    """A :class:`Mutual` set-up, served until the test ends."""
+    old, new = mutual_tls(), mutual_tls()
+    server_volume = AtomicVolume(tmp_path / "server")
+    server_volume.write(
+        {
+            "tls.crt": old.server_certificate.encode(),
+            "tls.key": old.server_key.encode(),
+            "ca.crt": old.ca.encode(),
+        }
+    )
+    context = server_context(server_volume.path, ca="ca.crt")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WhoAmI)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    client_volume = AtomicVolume(tmp_path / "client")
+    setup = Mutual(server.server_address[1], old, new, client_volume, context, server_volume)
+    client_volume.write(setup.client_payload(old.client_chain, old.client_key))
+    try:
+        yield setup
+    finally:
+        server.shutdown()
+        thread.join(TIMEOUT)
+        server.server_close()
+        context.close()
+
+
+def test_an_httpx_client_presents_the_rotated_pair_on_new_connections(mutual: Mutual) -> None:
+    """httpx with client_context: a kept-alive pooled connection keeps the old client
+    certificate; a new connection (a new client) presents the rotated one."""
+    context = client_context(mutual.volume.path, ca="ca.crt")
+    url = f"https://127.0.0.1:{mutual.port}/"
+    try:
+        with httpx.Client(verify=context, timeout=TIMEOUT) as http:
+            assert http.get(url).text == leaf_fingerprint(mutual.old.client_chain)
+            mutual.rotate_client(context)
+            assert http.get(url).text == leaf_fingerprint(mutual.old.client_chain)  # pooled
+        with httpx.Client(verify=context, timeout=TIMEOUT) as http:
+            assert http.get(url).text == leaf_fingerprint(mutual.new.client_chain)
+    finally:
+        context.close()
+
+
+def test_an_async_httpx_client_follows_too_and_a_bad_pair_is_kept_out(mutual: Mutual) -> None:
+    """httpx.AsyncClient (wrap_bio) presents the rotated pair; a mismatched one is rejected
+    and the previous pair is still presented."""
+    context = client_context(mutual.volume.path, ca="ca.crt")
+    url = f"https://127.0.0.1:{mutual.port}/"
+
+    async def fingerprint() -> str:
+        async with httpx.AsyncClient(verify=context, timeout=TIMEOUT) as http:
+            return (await http.get(url)).text
+
+    try:
+        assert asyncio.run(fingerprint()) == leaf_fingerprint(mutual.old.client_chain)
+        mutual.rotate_client(context)
+        assert asyncio.run(fingerprint()) == leaf_fingerprint(mutual.new.client_chain)
+        bad = mutual.client_payload(mutual.old.client_chain, mutual.new.client_key)
+        assert "tls.crt and tls.key are not" in rejected(context, mutual.volume, bad)
+        assert asyncio.run(fingerprint()) == leaf_fingerprint(mutual.new.client_chain)
+        assert memfds() == []
+    finally:
+        context.close()

@@ -22,6 +22,7 @@ files for the length of the load and is removed at once.
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import tempfile
 import threading
@@ -30,7 +31,7 @@ from contextlib import contextmanager
 
 from secretwatch import SecretWatcher, Snapshot, ValidationError, watch
 
-__all__ = ["FollowingContext", "server_context"]
+__all__ = ["FollowingClientContext", "FollowingContext", "client_context", "server_context"]
 
 
 class FollowingContext(ssl.SSLContext):
@@ -76,24 +77,10 @@ def server_context(
         secretwatch.SecretWatchError: the volume can't be read, or its first pair does not
             load (naming the path and keys, never their content).
     """
-    ca_key = ca if isinstance(ca, str) and not os.path.isabs(ca) else None
-    same_volume = ca_key is not None
-    pair = _Pair(cert, key, ca_key, configure)
-    ca_watcher = None
-    if ca is not None and not same_volume:
-        ca_watcher = watch(ca, decoders={"*": "bytes"}, validate=_check_ca)
-        pair.ca_source = ca_watcher
-    try:
-        watcher = watch(path, decoders={"*": "bytes"}, validate=pair.check)
-    except BaseException:
-        if ca_watcher is not None:
-            ca_watcher.stop()
-        raise
-    pair.watcher = watcher
-
+    pair = _follow(path, cert, key, ca, configure, server=True)
     context = FollowingContext(ssl.PROTOCOL_TLS_SERVER)
-    context.watcher = watcher
-    context.ca_watcher = ca_watcher
+    context.watcher = pair.watcher
+    context.ca_watcher = pair.ca_source
     if ca is not None:
         context.verify_mode = ssl.CERT_REQUIRED  # OpenSSL keeps the listening one's mode
     if configure is not None:
@@ -104,6 +91,30 @@ def server_context(
 
     context.sni_callback = switch
     return context
+
+
+def _follow(
+    path: str | os.PathLike[str],
+    cert: str,
+    key: str,
+    ca: str | os.PathLike[str] | None,
+    configure: Callable[[ssl.SSLContext], object] | None,
+    *,
+    server: bool,
+) -> _Pair:
+    """The pair of the volume at ``path`` and its CA (a key there, or another path),
+    followed: the watchers are started (and stopped again if the second can't start)."""
+    ca_key = ca if isinstance(ca, str) and not os.path.isabs(ca) else None
+    pair = _Pair(cert, key, ca_key, configure, server=server)
+    if ca is not None and ca_key is None:
+        pair.ca_source = watch(ca, decoders={"*": "bytes"}, validate=_check_ca)
+    try:
+        pair.watcher = watch(path, decoders={"*": "bytes"}, validate=pair.check)
+    except BaseException:
+        if pair.ca_source is not None:
+            pair.ca_source.stop()
+        raise
+    return pair
 
 
 class _Pair:
@@ -118,9 +129,12 @@ class _Pair:
         key: str,
         ca_key: str | None,
         configure: Callable[[ssl.SSLContext], object] | None,
+        *,
+        server: bool,
     ):
         self._cert, self._key, self._ca_key = cert, key, ca_key
         self._configure = configure
+        self._server = server
         self._lock = threading.Lock()
         self._made: tuple[tuple[int, int], ssl.SSLContext] | None = None
 
@@ -155,7 +169,12 @@ class _Pair:
         missing = [name for name in wanted if name not in snapshot]
         if missing:
             raise ValidationError(f"no {', '.join(missing)} in the volume")
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        if self._server:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        elif self._ca_key is None and ca_pem is None:
+            context = ssl.create_default_context()  # the system's CAs
+        else:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # only the CA given
         if self._configure is not None:
             self._configure(context)
         try:
@@ -175,6 +194,101 @@ class _Pair:
         elif ca_pem is not None:
             _load_ca(context, ca_pem, "the CA path")
         return context
+
+
+class FollowingClientContext(ssl.SSLContext):
+    """A client :class:`ssl.SSLContext` whose new connections present the pair in force.
+
+    OpenSSL's client side has no per-handshake certificate callback that Python exposes,
+    so each ``wrap_socket``/``wrap_bio`` (what ``http.client``, ``httpx``/``httpcore``,
+    ``asyncio`` and ``anyio`` call for each new connection) is handed to an inner context
+    loaded with the volume's current snapshot. Connections already open keep their pair:
+    a connection pool (``httpx.Client``) goes on using its kept-alive connections with the
+    old certificate until they are closed; servers that refuse the old certificate close
+    them, and the pool then connects anew with the new one. The settings of this outer
+    context are not used: give them to ``configure``.
+    """
+
+    watcher: SecretWatcher
+    ca_watcher: SecretWatcher | None
+    _pair: _Pair
+
+    def current(self) -> ssl.SSLContext:
+        """The inner context new connections are made with now."""
+        return self._pair.current()
+
+    def wrap_socket(  # noqa: PLR0917  # the arguments of SSLContext.wrap_socket
+        self,
+        sock: socket.socket,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLSocket:
+        """``wrap_socket`` of :meth:`current`."""
+        return self.current().wrap_socket(
+            sock,
+            server_side,
+            do_handshake_on_connect,
+            suppress_ragged_eofs,
+            server_hostname,
+            session,
+        )
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        """``wrap_bio`` of :meth:`current`."""
+        return self.current().wrap_bio(incoming, outgoing, server_side, server_hostname, session)
+
+    def close(self) -> None:
+        """Stop following: new connections keep the last pair loaded."""
+        self.watcher.stop()
+        if self.ca_watcher is not None:
+            self.ca_watcher.stop()
+
+
+def client_context(
+    path: str | os.PathLike[str],
+    *,
+    cert: str = "tls.crt",
+    key: str = "tls.key",
+    ca: str | os.PathLike[str] | None = None,
+    configure: Callable[[ssl.SSLContext], object] | None = None,
+) -> FollowingClientContext:
+    """A mutual-TLS client context presenting the latest valid ``cert``/``key`` pair of the
+    volume at ``path`` on each new connection (see :class:`FollowingClientContext`).
+
+    Args:
+        path: the volume with the client's pair.
+        cert: the key holding the client certificate chain (PEM, leaf first).
+        key: the key holding its unencrypted private key (PEM).
+        ca: the CA certificates that server certificates are verified with, instead of
+            the system's: a key of the same volume (``"ca.crt"``), or the path of another
+            volume or file, followed too. Without it, the system's CAs.
+        configure: called with each inner context (``check_hostname``, ALPN...).
+
+    Raises:
+        secretwatch.SecretWatchError: the volume can't be read, or its first pair does not
+            load (naming the path and keys, never their content).
+
+    Examples:
+        >>> context = client_context("/etc/client-tls", ca="ca.crt")  # doctest: +SKIP
+        >>> with httpx.Client(verify=context) as http:  # doctest: +SKIP
+        ...     http.get("https://api.internal/")
+    """
+    pair = _follow(path, cert, key, ca, configure, server=False)
+    context = FollowingClientContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.watcher = pair.watcher
+    context.ca_watcher = pair.ca_source
+    context._pair = pair
+    return context
 
 
 def _check_ca(snapshot: Snapshot) -> None:
