@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -496,3 +497,63 @@ def test_an_async_httpx_client_follows_too_and_a_bad_pair_is_kept_out(mutual: Mu
         assert memfds() == []
     finally:
         context.close()
+
+
+def test_uvicorn_serves_the_rotated_pair_through_ssl_context_factory(tmp_path: Path) -> None:
+    """uvicorn (Config's ssl_context_factory) serves each applied pair to new connections."""
+    uvicorn = pytest.importorskip("uvicorn")
+    pairs = [self_signed(name) for name in ("uvicorn-1", "uvicorn-2")]
+    volume = AtomicVolume(tmp_path / "tls")
+    volume.write({"tls.crt": pairs[0][0], "tls.key": pairs[0][1]})
+    made: list[FollowingContext] = []
+
+    def factory(config: object, default: object) -> ssl.SSLContext:
+        made.append(server_context(volume.path))
+        return made[0]
+
+    async def app(scope: dict[str, object], receive: object, send: Any) -> None:
+        assert scope["type"] == "http"
+        assert scope["scheme"] == "https"
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"hello\n"})
+
+    listener = socket.create_server(("127.0.0.1", 0))  # connections wait in its backlog
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        log_config=None,
+        ssl_context_factory=factory,
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
+    thread.start()
+    port = listener.getsockname()[1]
+    try:
+        assert served_http11(port) == pairs[0][2]
+        rotate(made[0], volume, {"tls.crt": pairs[1][0], "tls.key": pairs[1][1]})
+        assert served_http11(port) == pairs[1][2]
+    finally:
+        server.should_exit = True
+        thread.join(TIMEOUT)
+        listener.close()
+        for context in made:
+            context.close()
+    assert not thread.is_alive()
+
+
+def served_http11(port: int) -> bytes:
+    """The DER certificate a new HTTP/1.1 connection sees, after a whole exchange."""
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw,
+        client().wrap_socket(raw) as tls,
+    ):
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := tls.recv(4096):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert b"\r\nhello\n" in answer  # the body (chunked)
+        certificate = tls.getpeercert(binary_form=True)
+    assert certificate is not None
+    return certificate

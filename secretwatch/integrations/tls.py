@@ -13,6 +13,13 @@ Connections already open keep the pair they were made with. A new pair is loaded
 scratch context before it is accepted (``validate``): a pair that does not load is rejected,
 the previous one goes on being served, and the watcher's ``last_error`` says why.
 
+uvicorn (0.47 and later) takes such a context from ``Config``'s ``ssl_context_factory``::
+
+    uvicorn.Config(app, ssl_context_factory=lambda config, default: server_context("/etc/tls"))
+
+:func:`client_context` is the mutual-TLS client's side: each new connection presents the
+pair in force (pooled connections keep theirs; see :class:`FollowingClientContext`).
+
 The private key is never written to a named file: ``load_cert_chain`` reads it from an
 anonymous in-memory file (``memfd_create``) through ``/proc/self/fd/N``, closed at once.
 Off Linux (no ``memfd_create``) a private temporary directory (mode 0700) holds the two
@@ -71,7 +78,8 @@ def server_context(
             or file (absolute, or a :class:`os.PathLike`), followed too. It sets
             ``verify_mode`` to ``CERT_REQUIRED``; ``configure`` may change that.
         configure: called with every context made (the listening one and each inner
-            one) to set ciphers, ALPN, ``verify_mode``...
+            one) to set ciphers, ALPN, ``verify_mode``... (OpenSSL takes ``verify_mode``
+            from the listening context, the CAs and the rest from the inner one).
 
     Raises:
         secretwatch.SecretWatchError: the volume can't be read, or its first pair does not
