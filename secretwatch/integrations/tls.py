@@ -85,14 +85,14 @@ def server_context(
         secretwatch.SecretWatchError: the volume can't be read, or its first pair does not
             load (naming the path and keys, never their content).
     """
-    pair = _follow(path, cert, key, ca, configure, server=True)
     context = FollowingContext(ssl.PROTOCOL_TLS_SERVER)
-    context.watcher = pair.watcher
-    context.ca_watcher = pair.ca_source
     if ca is not None:
         context.verify_mode = ssl.CERT_REQUIRED  # OpenSSL keeps the listening one's mode
     if configure is not None:
-        configure(context)
+        configure(context)  # before watching: nothing to stop if it raises
+    pair = _follow(path, cert, key, ca, configure, server=True)
+    context.watcher = pair.watcher
+    context.ca_watcher = pair.ca_source
 
     def switch(connection: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
         connection.context = pair.current()
