@@ -557,3 +557,29 @@ def served_http11(port: int) -> bytes:
         certificate = tls.getpeercert(binary_form=True)
     assert certificate is not None
     return certificate
+
+
+def inotify_instances() -> int:
+    """How many inotify instances this process has open (a running watcher holds one)."""
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify"
+        except OSError:
+            continue
+    return count
+
+
+def test_a_configure_that_raises_leaves_nothing_watching(tmp_path: Path) -> None:
+    """server_context raises configure's error and starts no watcher (no inotify left open)."""
+    crt, key, _ = self_signed("configured")
+    volume = AtomicVolume(tmp_path / "tls")
+    volume.write({"tls.crt": crt, "tls.key": key})
+    before = inotify_instances()
+
+    def configure(context: ssl.SSLContext) -> None:
+        context.set_ciphers("NO-SUCH-CIPHER")
+
+    with pytest.raises(ssl.SSLError):
+        server_context(volume.path, configure=configure)
+    assert inotify_instances() == before
