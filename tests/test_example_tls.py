@@ -57,7 +57,7 @@ def test_rotation_and_a_mismatched_pair(tmp_path: Path) -> None:
             volume.write({"tls.crt": third_crt, "tls.key": second_key})  # not a pair
             line = server.stdout.readline()
             assert line.startswith("rejected: ")
-            assert "not a matching pair" in line
+            assert "tls.crt and tls.key are not a PEM certificate chain and its" in line
             assert served_certificate(port) == second_der  # still the previous one
 
             server.send_signal(signal.SIGTERM)
