@@ -26,6 +26,7 @@ from secretwatch._cli.reference import reference
 from secretwatch.aicore import Scope, SecretsAPI
 from secretwatch.testing import AtomicVolume, FakeAICore
 
+from .certificates import self_signed
 from .conftest import TIMEOUT
 from .sidecar import Receiver, Sidecar
 from .snippets import ROOT, Block, all_blocks
@@ -34,6 +35,7 @@ PYTHON = all_blocks("python")
 SHELL = all_blocks("sh")
 EXAMPLE_PATH = "/etc/my-generic-secret"
 SETTINGS_PATH = "/etc/db-secret"
+TLS_PATH = "/etc/tls"
 CANARY = "CANARY-docs-value"
 
 # a server for ``my-server``: says when it is ready, runs until SIGTERM (then exits 0),
@@ -90,6 +92,11 @@ def run_python(block: Block, volume: AtomicVolume) -> dict[str, Any]:
     settings.write({"password": "p1"})
     code = block.code.replace(EXAMPLE_PATH, str(volume.path))
     code = code.replace(SETTINGS_PATH, str(settings.path))
+    if TLS_PATH in code:  # a kubernetes.io/tls volume, with a pair that loads
+        certificate, key, _ = self_signed("docs")
+        tls = AtomicVolume(volume.path.parent / "tls")
+        tls.write({"tls.crt": certificate, "tls.key": key})
+        code = code.replace(TLS_PATH, str(tls.path))
     exec(compile(code, block.name, "exec", dont_inherit=True), namespace)
     return namespace
 
