@@ -7,7 +7,7 @@ import asyncio
 import base64
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -41,7 +41,7 @@ class RotatingServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = self.body()
                 authorization = self.headers.get("Authorization")
                 server.seen.put((authorization, body))
                 ok = authorization == server.accepted
@@ -50,6 +50,16 @@ class RotatingServer:
                 self.end_headers()
                 if not ok:
                     server.refused.set()
+
+            def body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding") != "chunked":
+                    return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()  # the CRLF after the chunk
+                self.rfile.readline()  # the CRLF after the last (empty) chunk
+                return b"".join(chunks)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -143,9 +153,12 @@ def test_sync_401_without_a_newer_version_is_returned(
 ) -> None:
     """With no newer version within refresh_timeout the 401 is the response, after one request."""
     with httpx.Client(auth=BearerAuth(watcher, "token", refresh_timeout=SHORT)) as client:
-        response = client.post(server.url, content=b"payload")
+        url = server.url.replace("//", f"//user:{CANARY}@") + f"?key={CANARY}"
+        response = client.post(url, content=b"payload")
     assert response.status_code == 401
     assert server.requests() == [(bearer(OLD), b"payload")]
+    (refused,) = [e for e in logs.entries if e["event"] == "secretwatch.http_auth_refused"]
+    assert refused["url"] == server.url
     assert [e["event"] for e in logs.entries if e["event"].startswith("secretwatch.http")] == [
         "secretwatch.http_auth_refused"
     ]
@@ -189,17 +202,21 @@ def test_a_change_of_other_keys_is_not_a_new_token(
 def test_async_401_waits_off_the_event_loop_and_retries_once(
     watcher: secretwatch.SecretWatcher, volume: AtomicVolume, server: RotatingServer
 ) -> None:
-    """The async flow retries with the new token, and the loop runs the rotating task meanwhile."""
+    """The async flow retries with the new token and streamed body; the loop runs meanwhile."""
 
     async def main() -> httpx.Response:
         async def rotate() -> None:  # on the loop: it could not run if the auth blocked it
             assert await asyncio.to_thread(server.refused.wait, TIMEOUT)
             volume.write({"token": NEW, "other": "x"})
 
+        async def body() -> AsyncIterator[bytes]:  # read once by nature: aread() keeps it
+            yield b"pay"
+            yield b"load"
+
         auth = BearerAuth(watcher, "token", refresh_timeout=TIMEOUT)
         async with httpx.AsyncClient(auth=auth) as client:
             rotating = asyncio.create_task(rotate())
-            response = await client.post(server.url, content=b"payload")
+            response = await client.post(server.url, content=body())
             await rotating
         return response
 
@@ -308,3 +325,15 @@ def test_refresh_timeout_must_be_finite_seconds(
     """A negative, infinite or non-number refresh_timeout is refused when the auth is made."""
     with pytest.raises(ValueError, match="refresh_timeout"):
         BearerAuth(watcher, "token", refresh_timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_a_streamed_body_is_sent_again_with_the_retry(
+    watcher: secretwatch.SecretWatcher, volume: AtomicVolume, server: RotatingServer
+) -> None:
+    """A body from a generator (read once by nature) is read first, so the retry carries it."""
+    rotating = rotate_after_refusal(server, volume)
+    with httpx.Client(auth=BearerAuth(watcher, "token", refresh_timeout=TIMEOUT)) as client:
+        response = client.post(server.url, content=iter([b"pay", b"load"]))
+    rotating.join(TIMEOUT)
+    assert response.status_code == 200
+    assert server.requests() == [(bearer(OLD), b"payload"), (bearer(NEW), b"payload")]

@@ -142,14 +142,14 @@ class _FollowingAuth(httpx.Auth):
             _log.warning(
                 "secretwatch.http_auth_refused",
                 auth=repr(self),
-                url=str(request.url.copy_with(query=None)),
+                url=_endpoint(request.url),
                 waited=self.refresh_timeout,
             )
             return False
         _log.info(
             "secretwatch.http_auth_retry",
             auth=repr(self),
-            url=str(request.url.copy_with(query=None)),
+            url=_endpoint(request.url),
             version=found[0],
         )
         request.headers["Authorization"] = self._header(found[1])
@@ -259,3 +259,8 @@ class BasicAuth(_FollowingAuth):
             f"BasicAuth(username_key={self.username_key!r}, password_key={self.password_key!r}, "
             f"refresh_timeout={self.refresh_timeout})"
         )
+
+
+def _endpoint(url: httpx.URL) -> str:
+    """``url`` without what may hold a secret: user information, query and fragment."""
+    return str(url.copy_with(userinfo=b"", query=None, fragment=None))
