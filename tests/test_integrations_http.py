@@ -8,6 +8,7 @@ import base64
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -237,6 +238,38 @@ def test_async_401_without_a_newer_version_is_returned(
 
     assert asyncio.run(main()).status_code == 401
     assert server.requests() == [(bearer(OLD), b"payload")]
+
+
+def test_async_wait_takes_no_thread(
+    watcher: secretwatch.SecretWatcher, server: RotatingServer
+) -> None:
+    """Waiting for a newer token after a 401 runs on the loop: no executor thread is started."""
+
+    async def main() -> list[str]:
+        async with httpx.AsyncClient(auth=BearerAuth(watcher, "token", refresh_timeout=SHORT)) as c:
+            assert (await c.post(server.url)).status_code == 401
+        return [t.name for t in threading.enumerate() if t.name.startswith("asyncio_")]
+
+    assert asyncio.run(main()) == []
+
+
+def test_a_cancelled_async_request_stops_waiting(
+    watcher: secretwatch.SecretWatcher, server: RotatingServer
+) -> None:
+    """Cancelling a request that waits for a newer token ends it, long before refresh_timeout."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        auth = BearerAuth(watcher, "token", refresh_timeout=600.0)
+        with ThreadPoolExecutor(1, thread_name_prefix="test-wait") as pool:
+            async with httpx.AsyncClient(auth=auth) as client:
+                request = asyncio.create_task(client.post(server.url))
+                assert await loop.run_in_executor(pool, server.refused.wait, TIMEOUT)
+                request.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await asyncio.wait_for(request, TIMEOUT)
+
+    asyncio.run(main())
 
 
 class Api(BaseSettings):

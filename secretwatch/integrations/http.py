@@ -12,8 +12,9 @@ waits up to ``refresh_timeout`` seconds for a version whose credential differs f
 one just refused, and sends the request again, once, with it. If none comes, the ``401``
 is the response; a second ``401`` is too: there is never a third attempt. The request's
 body is read into memory first (``requires_request_body``), so that it can be sent again.
-The async flow waits in a worker thread (``asyncio.to_thread``), never on the event loop;
-a cancelled request leaves that thread waiting out at most ``refresh_timeout``.
+The async flow waits on the event loop without blocking it and without a thread (a
+subscription to the source wakes it), so many refused requests at once cost no threads,
+and a cancelled request stops waiting at once.
 
 Examples:
     >>> import httpx, secretwatch  # doctest: +SKIP
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import math
 import time
 from collections.abc import AsyncGenerator, Generator
@@ -99,6 +101,35 @@ class _Reader:
             if left == 0.0:
                 return None
 
+    async def newer_async(
+        self, since: int, used: Values, timeout: float
+    ) -> tuple[int, Values] | None:
+        """As :meth:`newer`, on the event loop: woken by a subscription, no thread waits."""
+        loop = asyncio.get_running_loop()
+        arrived = asyncio.Event()
+
+        def wake(*_: object) -> None:  # on a secretwatch worker thread, after each change
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(arrived.set)
+
+        subscription = self._source.subscribe(wake)
+        deadline = loop.time() + timeout
+        try:
+            while True:
+                arrived.clear()  # before reading: a change after the read wakes the wait
+                version, values = self.read()
+                if version > since and values != used:
+                    return version, values
+                left = deadline - loop.time()
+                if left <= 0:
+                    return None
+                try:
+                    await asyncio.wait_for(arrived.wait(), left)
+                except TimeoutError:
+                    return None
+        finally:
+            subscription.cancel()
+
     def _plain(self, key: str, value: object) -> str | bytes:
         unwrap = getattr(value, "get_secret_value", None)  # pydantic's SecretStr, SecretBytes
         if callable(unwrap):
@@ -168,13 +199,13 @@ class _FollowingAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """As :meth:`sync_auth_flow`, waiting for a newer credential in a worker thread."""
+        """As :meth:`sync_auth_flow`, waiting for a newer credential without blocking the loop."""
         await request.aread()
         version, values = self._first(request)
         response = yield request
         if response.status_code != _UNAUTHORIZED:
             return
-        found = await asyncio.to_thread(self._reader.newer, version, values, self.refresh_timeout)
+        found = await self._reader.newer_async(version, values, self.refresh_timeout)
         if self._retry(request, found):
             yield request
 
