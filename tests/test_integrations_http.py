@@ -272,6 +272,23 @@ def test_a_cancelled_async_request_stops_waiting(
     asyncio.run(main())
 
 
+def test_a_stopped_source_returns_the_401_without_waiting(
+    watcher: secretwatch.SecretWatcher, server: RotatingServer
+) -> None:
+    """A stopped watcher will bring no newer token: the 401 is returned, not waited on."""
+    watcher.stop()
+    auth = BearerAuth(watcher, "token", refresh_timeout=600.0)  # a wait would time the test out
+    with httpx.Client(auth=auth) as client:
+        assert client.post(server.url).status_code == 401
+
+    async def main() -> httpx.Response:
+        async with httpx.AsyncClient(auth=auth) as client:
+            return await client.post(server.url)
+
+    assert asyncio.run(main()).status_code == 401
+    assert len(server.requests()) == 2
+
+
 class Api(BaseSettings):
     username: str
     password: SecretStr

@@ -121,7 +121,7 @@ class _Reader:
                 if version > since and values != used:
                     return version, values
                 left = deadline - loop.time()
-                if left <= 0:
+                if left <= 0 or not self._source.running:  # stopped: nothing will come
                     return None
                 try:
                     await asyncio.wait_for(arrived.wait(), left)
