@@ -4,9 +4,10 @@
         uvicorn examples.serving.app:app --port 8080
 
 As an AI Core / KServe serving container would: the credential comes from the mounted
-secret's ``some-credential`` key, read from the watcher's snapshot on every request (a
-dict lookup, no lock, no file read), so the first request after a rotation uses the new
-value and no request ever sees a half-rotated secret.
+secret's ``some-credential`` key, sent by ``secretwatch.integrations.http.BearerAuth``, which
+reads the watcher's snapshot on every request (a dict lookup, no lock, no file read): the
+first request after a rotation uses the new value, no request ever sees a half-rotated
+secret, and a 401 from an upstream that rotated first is retried once with the new value.
 """
 
 from __future__ import annotations
@@ -22,26 +23,22 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import secretwatch
+from secretwatch.integrations.http import BearerAuth
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     with secretwatch.watch(os.environ["SECRET_DIR"]) as secrets:
-        async with httpx.AsyncClient(timeout=10) as upstream:
+        auth = BearerAuth(secrets, "some-credential")  # the latest valid value, per request
+        async with httpx.AsyncClient(auth=auth, timeout=10) as upstream:
             app.state.secrets = secrets
             app.state.upstream = upstream
             yield
 
 
 async def predict(request: Request) -> JSONResponse:
-    secrets: secretwatch.SecretWatcher = request.app.state.secrets
     upstream: httpx.AsyncClient = request.app.state.upstream
-    credential = secrets["some-credential"]  # the latest valid value, per request
-    response = await upstream.post(
-        os.environ["UPSTREAM_URL"],
-        headers={"Authorization": f"Bearer {credential}"},
-        json=await request.json(),
-    )
+    response = await upstream.post(os.environ["UPSTREAM_URL"], json=await request.json())
     return JSONResponse({"upstream_status": response.status_code, "result": response.json()})
 
 
