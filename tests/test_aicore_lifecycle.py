@@ -258,3 +258,29 @@ def test_status_says_when_no_resource_group_is_reported() -> None:
     assert done.returncode == 0, done.stderr
     assert "replication: none reported (the tenant has no resource group)" in done.stdout
     no_canary(done)
+
+
+def test_rotate_json_says_updated_when_the_wait_then_fails() -> None:
+    """``rotate --wait --json`` whose wait fails after the update was applied still prints
+    the document (``updated: true``, ``replicated: false``) before its one-line error: a
+    script learns the secret changed."""
+    with FakeAICore(resource_groups=()) as empty:  # nothing to replicate into
+        with SecretsAPI.from_service_key(empty.service_key()) as api:
+            api.create("lonely-key", data={"token": CANARY}, scope=TENANT_WIDE)
+        done = aicore_cli(
+            empty.service_key(),
+            "rotate",
+            "lonely-key",
+            "--tenant-wide",
+            "--set",
+            f"token={CANARY}-2",
+            "--wait",
+            "--json",
+        )
+        assert empty.data("lonely-key", scope="*") == {"token": f"{CANARY}-2".encode()}
+    assert done.returncode == 1, done.stderr
+    document = json.loads(done.stdout)
+    assert (document["updated"], document["replicated"]) == (True, False)
+    assert "no resource group" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    no_canary(done)

@@ -197,7 +197,7 @@ class Rotate(_Scoped, _Data, JsonOption):
         raise SystemExit(_run(self._rotate))
 
     def _rotate(self) -> int:
-        from secretwatch.aicore import SecretsAPI  # noqa: PLC0415 (the aicore extra)
+        from secretwatch.aicore import AICoreError, SecretsAPI  # noqa: PLC0415 (the extra)
         from secretwatch.aicore._credentials import resolve  # noqa: PLC0415
 
         data = self.read_data() if self.set or self.set_file else None
@@ -213,18 +213,42 @@ class Rotate(_Scoped, _Data, JsonOption):
                 print(f"updated {self.name} ({scope}): {keys}", flush=True)
             replication = None
             if self.wait:  # tenant-wide (checked when parsed)
-                secret = api.wait_replicated(
-                    self.name, timeout=self.timeout, interval=self.poll_interval, scope=scope
-                )
+                try:
+                    secret = api.wait_replicated(
+                        self.name, timeout=self.timeout, interval=self.poll_interval, scope=scope
+                    )
+                except AICoreError:
+                    # the update was applied: a script must learn that, whatever the wait says
+                    self._print_json(scope, data, None, replicated=False)
+                    raise
                 replication = secret.replication
                 groups = ", ".join(sorted(secret.replication or {}))
                 if not self.json:
                     print(f"replicated into every resource group: {_shown(groups)}")
-        if self.json:
-            updated = {"name": self.name, "scope": scope_json(scope), "keys": sorted(data or {})}
-            labels = sorted(pairs(self.label))
-            print(json.dumps({**updated, "labels": labels, "replication": replication}, indent=2))
+        self._print_json(scope, data, replication, replicated=True if self.wait else None)
         return 0
+
+    def _print_json(
+        self,
+        scope: Any,
+        data: dict[str, bytes] | None,
+        replication: dict[str, bool] | None,
+        *,
+        replicated: bool | None,
+    ) -> None:
+        """With --json, the document: what was updated, and (--wait) whether it replicated."""
+        if not self.json:
+            return
+        document = {
+            "name": self.name,
+            "scope": scope_json(scope),
+            "keys": sorted(data or {}),
+            "labels": sorted(pairs(self.label)),
+            "updated": True,
+            "replicated": replicated,
+            "replication": replication,
+        }
+        print(json.dumps(document, indent=2), flush=True)
 
     @contextlib.contextmanager
     def _ran_out(self, doing: str, scope: Any) -> Iterator[None]:
