@@ -23,6 +23,7 @@ FORBIDDEN = {
     "_log": {"_read", "_watch", "_settings", "_cli", "aicore", "testing", "integrations"},
     "_logging": {"_read", "_watch", "_settings", "_cli", "aicore", "testing", "integrations"},
     "_backoff": {"_read", "_watch", "_settings", "_cli", "aicore", "testing", "integrations"},
+    "_memfd": {"_read", "_watch", "_settings", "_cli", "aicore", "testing", "integrations"},
     "_http": {"_read", "_watch", "_settings", "_cli", "aicore", "testing", "integrations"},
 }
 

@@ -12,11 +12,11 @@ says to use files (``AICORE_CERT_FILE_PATH``/``AICORE_KEY_FILE_PATH``).
 
 from __future__ import annotations
 
-import os
 import ssl
 from dataclasses import dataclass
 
 from secretwatch._http import tls_context
+from secretwatch._memfd import NoMemfdError, in_memory, no_passphrase
 from secretwatch.aicore._errors import AICoreError
 
 __all__ = ["CertificateSource", "client_context", "load_from_memory"]
@@ -45,12 +45,6 @@ class CertificateSource:
         return f"CertificateSource({self.where!r})"
 
 
-def _NO_PASSPHRASE() -> bytes:
-    """An encrypted key fails to load, as a wrong passphrase: OpenSSL never asks for one on
-    the terminal (which would hang a command past its deadline)."""
-    return b""
-
-
 def client_context(source: CertificateSource) -> ssl.SSLContext:
     """A TLS context that trusts what :func:`tls_context` trusts and presents ``source``'s
     whole certificate chain (leaf, then intermediates) with its key.
@@ -69,7 +63,7 @@ def client_context(source: CertificateSource) -> ssl.SSLContext:
     assert source.key_file is not None
     problem = ""
     try:
-        context.load_cert_chain(source.cert_file, source.key_file, password=_NO_PASSPHRASE)
+        context.load_cert_chain(source.cert_file, source.key_file, password=no_passphrase)
     except FileNotFoundError:
         problem = "a file does not exist"
     except PermissionError:
@@ -89,31 +83,21 @@ def load_from_memory(context: ssl.SSLContext, cert_pem: str, key_pem: str, *, wh
         AICoreError: no ``memfd_create`` here, or the text is not a certificate chain and
             its key (naming ``where``, never the text).
     """
-    memfd_create = getattr(os, "memfd_create", None)
-    if memfd_create is None or not os.path.isdir("/proc/self/fd"):
+    # a PEM pasted into one line has literal "\n"s, which SAP's SDK turns into newlines
+    texts = [text.replace("\\n", "\n").encode() for text in (cert_pem, key_pem)]
+    unavailable = failed = False
+    try:
+        with in_memory(*texts, name="secretwatch-x509") as paths:
+            context.load_cert_chain(paths[0], paths[1], password=no_passphrase)
+    except NoMemfdError:
+        unavailable = True
+    except (ssl.SSLError, OSError):
+        failed = True
+    if unavailable:
         raise AICoreError(
             f"{where} can't be loaded without writing the key to a file on this system (no "
             "memfd_create): give files instead (AICORE_CERT_FILE_PATH, AICORE_KEY_FILE_PATH)"
         )
-    # a PEM pasted into one line has literal "\n"s, which SAP's SDK turns into newlines
-    texts = [text.replace("\\n", "\n").encode() for text in (cert_pem, key_pem)]
-    descriptors: list[int] = []
-    failed = False
-    try:
-        for text in texts:
-            descriptor = memfd_create("secretwatch-x509")  # MFD_CLOEXEC: not inherited
-            descriptors.append(descriptor)
-            view = memoryview(text)
-            while view:
-                view = view[os.write(descriptor, view) :]
-        paths = [f"/proc/self/fd/{descriptor}" for descriptor in descriptors]
-        try:
-            context.load_cert_chain(paths[0], paths[1], password=_NO_PASSPHRASE)
-        except (ssl.SSLError, OSError):
-            failed = True
-    finally:
-        for descriptor in descriptors:
-            os.close(descriptor)
     if failed:  # raised outside the handler: the SSL error is not chained
         raise AICoreError(
             f"{where} could not be loaded: not a PEM certificate chain and its "

@@ -31,12 +31,13 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-import tempfile
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from secretwatch import SecretWatcher, Snapshot, ValidationError, watch
+from secretwatch._memfd import in_memory, no_passphrase
+
+_MEMFD = "secretwatch-tls"  # the name of its in-memory files (/proc/self/fd)
 
 __all__ = ["FollowingClientContext", "FollowingContext", "client_context", "server_context"]
 
@@ -186,8 +187,10 @@ class _Pair:
         if self._configure is not None:
             self._configure(context)
         try:
-            with _in_memory(snapshot.raw(self._cert), snapshot.raw(self._key)) as paths:
-                context.load_cert_chain(paths[0], paths[1], password=_no_passphrase)
+            with in_memory(
+                snapshot.raw(self._cert), snapshot.raw(self._key), name=_MEMFD, fallback=True
+            ) as paths:
+                context.load_cert_chain(paths[0], paths[1], password=no_passphrase)
         except (ssl.SSLError, OSError):
             failed = True
         else:
@@ -317,44 +320,3 @@ def _load_ca(context: ssl.SSLContext, pem: bytes, where: str) -> None:
         failed = False
     if failed:
         raise ValidationError(f"{where} holds no PEM CA certificates")
-
-
-def _no_passphrase() -> bytes:
-    """An encrypted key fails to load: OpenSSL never asks for a passphrase on the terminal."""
-    return b""
-
-
-@contextmanager
-def _in_memory(*contents: bytes) -> Iterator[list[str]]:
-    """Paths that read ``contents``, valid inside the ``with``: anonymous in-memory files
-    (``memfd_create``, through ``/proc/self/fd``), else files in a private temporary
-    directory, removed on leaving."""
-    memfd_create = getattr(os, "memfd_create", None)
-    if memfd_create is None or not os.path.isdir("/proc/self/fd"):
-        with tempfile.TemporaryDirectory(prefix="secretwatch-tls-") as scratch:
-            paths = []
-            for index, content in enumerate(contents):
-                paths.append(os.path.join(scratch, str(index)))
-                descriptor = os.open(paths[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                _write_all(descriptor, content)
-            yield paths
-        return
-    descriptors: list[int] = []
-    try:
-        for content in contents:
-            descriptors.append(memfd_create("secretwatch-tls"))  # MFD_CLOEXEC
-            _write_all(descriptors[-1], content, close=False)
-        yield [f"/proc/self/fd/{descriptor}" for descriptor in descriptors]
-    finally:
-        for descriptor in descriptors:
-            os.close(descriptor)
-
-
-def _write_all(descriptor: int, content: bytes, *, close: bool = True) -> None:
-    try:
-        view = memoryview(content)
-        while view:
-            view = view[os.write(descriptor, view) :]
-    finally:
-        if close:
-            os.close(descriptor)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from secretwatch._memfd import in_memory
 
 __all__ = ["MutualTLS", "certified"]
 
@@ -22,13 +23,9 @@ class MutualTLS:
     ):
         certificate, key, client_ca = server_tls
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        # its own key in an in-memory file too (testing imports nothing of aicore)
-        descriptor = os.memfd_create("fake-aicore-tls")
-        try:
-            os.write(descriptor, f"{certificate}\n{key}".encode())
-            context.load_cert_chain(f"/proc/self/fd/{descriptor}")
-        finally:
-            os.close(descriptor)
+        # its own key in an in-memory file too
+        with in_memory(f"{certificate}\n{key}".encode(), name="fake-aicore-tls") as (path,):
+            context.load_cert_chain(path)
         context.load_verify_locations(cadata=client_ca)
         context.verify_mode = ssl.CERT_REQUIRED
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
